@@ -1,0 +1,139 @@
+import type { Express } from 'express';
+import { createLogger, createMetrics, Logger, ServiceMetrics } from '@platform/telemetry';
+import { createBaseApp, finishApp, listen, RunningServer, ReadinessCheck } from '@platform/http';
+import { createBus, EventBus, EventType, InProcessBus, Outbox, SqlDatabase, idempotentHandler, AnyEnvelope, SqlClient, sleep } from '@platform/events';
+import { ensureDatabase, migrate } from '@platform/db';
+import type { ServiceBaseConfig } from '@platform/config';
+
+export interface ServiceDb extends SqlDatabase {
+  $disconnect(): Promise<void>;
+}
+
+export interface ServiceContext<DB extends ServiceDb, C extends ServiceBaseConfig> {
+  name: string;
+  config: C;
+  db: DB;
+  bus: EventBus;
+  outbox: Outbox;
+  logger: Logger;
+  metrics: ServiceMetrics;
+}
+
+export interface Consumer<DB> {
+  /** Unique per consumer; also the dedup key in processed_events. */
+  name: string;
+  types: EventType[];
+  handle(event: AnyEnvelope, tx: SqlClient, db: DB): Promise<void>;
+}
+
+export interface ServiceParts<DB> {
+  mount(app: Express): void;
+  consumers?: Consumer<DB>[];
+  readiness?: ReadinessCheck[];
+  /** Paths whose bodies are streamed, not parsed as JSON. */
+  rawPaths?: string[];
+  onStart?(): Promise<void>;
+  onStop?(): Promise<void>;
+}
+
+export interface ServiceDefinition<DB extends ServiceDb, C extends ServiceBaseConfig> {
+  name: string;
+  migrationsDir: string;
+  createDb(url: string): DB;
+  build(ctx: ServiceContext<DB, C>): Promise<ServiceParts<DB>> | ServiceParts<DB>;
+}
+
+export interface StartOptions {
+  /** Standalone mode passes its shared in-process bus; the service must not close it. */
+  inProcessBus?: InProcessBus;
+  logger?: Logger;
+  /** Whether to create the database if the server lacks it (fleet and tests: yes). */
+  ensureDatabase?: boolean;
+}
+
+export interface RunningService<DB> extends RunningServer {
+  name: string;
+  app: Express;
+  db: DB;
+  bus: EventBus;
+  outbox: Outbox;
+}
+
+export async function startService<DB extends ServiceDb, C extends ServiceBaseConfig>(
+  def: ServiceDefinition<DB, C>,
+  config: C,
+  opts: StartOptions = {},
+): Promise<RunningService<DB>> {
+  const logger = opts.logger ?? createLogger(def.name, config.LOG_LEVEL);
+  const metrics = createMetrics(def.name);
+  if (opts.ensureDatabase !== false) await ensureDatabase(config.DATABASE_URL);
+  const result = await migrate(config.DATABASE_URL, def.migrationsDir);
+  if (result.applied.length) logger.info({ applied: result.applied }, 'migrations applied');
+
+  const db = def.createDb(config.DATABASE_URL);
+  const bus = createBus({ brokers: config.KAFKA_BROKERS, clientId: def.name, log: logger, inProcess: opts.inProcessBus });
+  const ownsBus = bus !== opts.inProcessBus;
+  const outbox = new Outbox({
+    source: def.name,
+    db,
+    bus,
+    log: logger,
+    pollMs: config.OUTBOX_POLL_MS,
+    onPublished: (es) => es.forEach((e) => metrics.eventsPublished.labels(e.type).inc()),
+    onPending: (n) => metrics.outboxPending.set(n),
+  });
+  const ctx: ServiceContext<DB, C> = { name: def.name, config, db, bus, outbox, logger, metrics };
+  const parts = await def.build(ctx);
+
+  const app = createBaseApp({
+    service: def.name,
+    logger,
+    metrics,
+    internalTokenSecret: config.INTERNAL_TOKEN_SECRET,
+    rawPaths: parts.rawPaths,
+    readiness: [
+      { name: 'database', check: async () => (await db.$queryRawUnsafe<unknown[]>('SELECT 1')).length === 1 },
+      { name: 'bus', check: () => bus.healthy() },
+      ...(parts.readiness ?? []),
+    ],
+  });
+  parts.mount(app);
+  finishApp(app, logger);
+
+  let stopped = false;
+  // Consumers join in the background so a bus outage delays consumption, not start-up.
+  const subscribing = (async () => {
+    for (const c of parts.consumers ?? []) {
+      const handler = idempotentHandler(db, `${def.name}.${c.name}`, (e, tx) => c.handle(e, tx, db), {
+        onOutcome: (type, outcome) => metrics.eventsConsumed.labels(type, outcome).inc(),
+      });
+      for (let attempt = 0; !stopped; attempt++) {
+        try {
+          await bus.subscribe({ group: `${def.name}.${c.name}`, types: c.types, handler });
+          break;
+        } catch (err) {
+          logger.warn({ err: String(err), consumer: c.name }, 'cannot subscribe yet; retrying');
+          await sleep(Math.min(5_000, 250 * 2 ** attempt));
+        }
+      }
+    }
+  })();
+
+  await parts.onStart?.();
+  outbox.start();
+  const server = await listen(app, {
+    port: config.PORT,
+    host: config.HOST,
+    logger,
+    onStop: async () => {
+      stopped = true;
+      await parts.onStop?.();
+      await outbox.stop();
+      if (ownsBus) await bus.close();
+      await Promise.race([subscribing, sleep(1_000)]);
+      await db.$disconnect();
+    },
+  });
+  logger.info({ url: server.url, bus: bus.kind }, `${def.name} listening`);
+  return { ...server, name: def.name, app, db, bus, outbox };
+}

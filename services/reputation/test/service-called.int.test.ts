@@ -1,0 +1,43 @@
+import { InProcessBus, createEnvelope, AnyEnvelope } from '@platform/events';
+import { startService, RunningService } from '@platform/service';
+import { freshDatabase, eventually, TEST_SECRET } from '@platform/testing';
+import { createLogger } from '@platform/telemetry';
+import { reputationService, readConfig } from '../src';
+import type { Db } from '../src/db/client';
+
+describe('reputation consumes service.called', () => {
+  let svc: RunningService<Db>;
+  let drop: () => Promise<void>;
+  const bus = new InProcessBus();
+
+  beforeAll(async () => {
+    const db = await freshDatabase('reputation');
+    drop = db.drop;
+    const config = readConfig({ DATABASE_URL: db.url, INTERNAL_TOKEN_SECRET: TEST_SECRET, PORT: '0', LOG_LEVEL: 'silent' });
+    svc = await startService(reputationService, config, { inProcessBus: bus, logger: createLogger('reputation', 'silent') });
+  });
+  afterAll(async () => {
+    await svc.stop();
+    await drop();
+  });
+
+  it('records each usage once, however often the event is delivered', async () => {
+    const e = createEnvelope('metering', 'service.called', 'svc-1', {
+      usage_id: 'u-1', service_id: 'svc-1', buyer_id: 'b', provider_id: 'p', amount_micros: '50000',
+      free_tier: false, payment_method: 'balance', status_code: 200, latency_ms: 12,
+    }) as AnyEnvelope;
+    await bus.publish([e, e]);
+    await bus.publish([e]);
+    await eventually(async () => (await svc.db.processedEvent.count()) === 1);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await svc.db.usageObservation.count({ where: { usageId: 'u-1' } })).toBe(1);
+    expect(await svc.db.processedEvent.count()).toBe(1);
+  });
+
+  it('answers health and readiness', async () => {
+    const health = await fetch(`${svc.url}/health`).then((r) => r.json());
+    expect(health.status).toBe('ok');
+    const ready = await fetch(`${svc.url}/ready`);
+    expect(ready.status).toBe(200);
+  });
+});
