@@ -82,20 +82,22 @@ start() {
   # Parallel callers (test workers) queue here, so only one of them launches a broker.
   exec 9>"$DATA/start.lock"
   flock -w "${KAFKA_START_TIMEOUT:-60}" 9 || die "another start holds $DATA/start.lock"
-  if broker_answers; then echo "infra-kafka: reusing the broker at $KAFKA_BROKERS"; return; fi
-  port_open "$PORT" && die "port $PORT is taken by something that is not answering as a Kafka broker"
-  command -v java >/dev/null || die "java is not installed (Kafka needs Java 17: apt-get install openjdk-17-jre-headless)"
   command -v node >/dev/null || die "node is not installed (the readiness check uses kafkajs)"
-  fetch_jars
+  if broker_answers; then echo "infra-kafka: reusing the broker at $KAFKA_BROKERS"; return; fi
   local pid
+  # A live pid file means an earlier start timed out while the broker was still booting: wait for it.
   if ! pid="$(running_pid)"; then
+    port_open "$PORT" && die "port $PORT is taken by something that does not answer as a Kafka broker"
+    command -v java >/dev/null || die "java is not installed (Kafka needs Java 17: apt-get install openjdk-17-jre-headless)"
+    fetch_jars
     write_config
     format_storage
-    # setsid: the broker must outlive the shell (and process group) that started it.
+    # setsid: the broker must outlive the shell (and process group) that started it;
+    # 9>&-: it must not inherit (and so hold forever) the start lock.
     # shellcheck disable=SC2086
     setsid nohup java ${KAFKA_HEAP_OPTS:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
       -Dlog4j.configuration="file:$DATA/log4j.properties" -Dkafka.logs.dir="$DATA" \
-      -cp "$LIB/*" kafka.Kafka "$DATA/server.properties" >>"$DATA/kafka.out" 2>&1 </dev/null &
+      -cp "$LIB/*" kafka.Kafka "$DATA/server.properties" >>"$DATA/kafka.out" 2>&1 </dev/null 9>&- &
     pid=$!
     echo "$pid" >"$PIDFILE"
   fi

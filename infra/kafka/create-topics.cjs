@@ -34,6 +34,7 @@ async function main() {
     brokers,
     logLevel: quick ? logLevel.NOTHING : logLevel.ERROR,
     connectionTimeout: quick ? 1000 : 3000,
+    requestTimeout: quick ? 2000 : 30000,
     retry: quick ? { retries: 0 } : { retries: 5 },
   });
   const admin = kafka.admin();
