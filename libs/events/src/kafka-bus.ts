@@ -33,7 +33,7 @@ export class KafkaBus implements EventBus {
       retry: { retries: 5, initialRetryTime: 200, maxRetryTime: 5_000 },
       logLevel: logLevel.WARN,
       logCreator: () => ({ level, log: entry }) => {
-        const { message, ...rest } = entry.log;
+        const { message, ...rest } = entry;
         if (!log) return;
         if (level === logLevel.ERROR) log.error({ kafka: rest }, message);
         else log.warn({ kafka: rest }, message);
