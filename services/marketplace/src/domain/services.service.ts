@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Principal } from '@platform/auth';
 import { AppError } from '@platform/http';
-import type { ServicesRepository, ServiceRow, ServiceChanges, ListFilter } from '../db/services.repository';
+import type { ServicesRepository, ServiceRow, ServiceChanges, ListFilter, Tx } from '../db/services.repository';
 import type { ServicePublishers } from '../events/publishers';
 
 export interface RegisterInput {
@@ -25,7 +25,7 @@ export function createServiceRegistry(deps: { repo: ServicesRepository; events: 
   const { repo, events } = deps;
 
   /** The service, if the caller may change it; admins may change any. */
-  async function ownedForChange(tx: Parameters<Parameters<ServicesRepository['transaction']>[0]>[0], principal: Principal, id: string) {
+  async function ownedForChange(tx: Tx, principal: Principal, id: string) {
     const s = await repo.lockById(tx, id);
     if (!s) throw new AppError('NOT_FOUND', 'Service not found');
     if (s.providerId !== principal.owner_id && !isAdmin(principal)) throw new AppError('FORBIDDEN', 'Not your service');

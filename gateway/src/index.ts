@@ -1,0 +1,11 @@
+export { createGateway, startGateway, upstreamsOf } from './app';
+export type { GatewayDeps, StartGatewayOptions, RunningGateway } from './app';
+export { readConfig, configSchema } from './config';
+export type { GatewayConfig } from './config';
+export { ROUTES, RouteTable, SERVICE_NAMES, familyForPath } from './routes';
+export type { RouteEntry, ServiceName } from './routes';
+export { CredentialVerifier, httpIdentityClient, credentialFrom } from './auth';
+export type { IdentityClient } from './auth';
+export { RedisRateLimitStore, MemoryRateLimitStore, createRateLimitStore } from './rate-limit';
+export type { RateLimitStore, BucketResult, BucketSpec } from './rate-limit';
+export { createServiceProxies } from './proxy';

@@ -1,0 +1,3 @@
+export { identityService } from './app';
+export { readConfig, configSchema } from './config';
+export type { Config } from './config';

@@ -1,0 +1,98 @@
+import { Router } from 'express';
+import { AppError, errorFamily, principalOf, requireRole, validate } from '@platform/http';
+import { formatUsd } from '@platform/money';
+import type { ServiceRegistry } from '../domain/services.service';
+import type { ServiceRow, ServiceChanges } from '../db/services.repository';
+import { CreateServiceBody, ListServicesQuery, UpdateServiceBody } from './services.schemas';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** Spec 002 prints times as "2026-03-19T10:00:00+00:00". */
+export const isoOffset = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, '+00:00');
+
+/**
+ * The spec 002 service object. `endpoint` is the provider's private upstream, so it is shown
+ * only to the owner (POST and PATCH replies), never in public reads.
+ */
+export function renderService(s: ServiceRow, opts: { withEndpoint?: boolean } = {}) {
+  return {
+    id: s.id,
+    provider_id: s.providerId,
+    name: s.name,
+    description: s.description,
+    ...(opts.withEndpoint ? { endpoint: s.endpoint } : {}),
+    pricing: {
+      price_per_call: formatUsd(s.priceMicros),
+      currency: 'USDC',
+      payment_method: s.paymentMethod,
+      free_tier_calls: s.freeTierCalls,
+    },
+    status: s.status,
+    category: s.category,
+    tags: s.tags,
+    created_at: isoOffset(s.createdAt),
+    updated_at: isoOffset(s.updatedAt),
+  };
+}
+
+/** An id that is not a UUID names no service; answering 404 keeps ids opaque. */
+function serviceId(raw: string | string[] | undefined): string {
+  if (typeof raw !== 'string' || !UUID.test(raw)) throw new AppError('NOT_FOUND', 'Service not found');
+  return raw.toLowerCase();
+}
+
+export function servicesRouter(deps: { registry: ServiceRegistry }): Router {
+  const { registry } = deps;
+  const r = Router();
+  r.use('/api/v1/services', errorFamily('detail'));
+
+  r.post('/api/v1/services', requireRole('provider', 'admin'), validate({ body: CreateServiceBody }), async (req, res) => {
+    const b = req.body as CreateServiceBody;
+    const s = await registry.register(principalOf(req), {
+      name: b.name,
+      description: b.description,
+      endpoint: b.endpoint,
+      priceMicros: b.price_per_call,
+      paymentMethod: b.payment_method,
+      freeTierCalls: b.free_tier_calls,
+      category: b.category,
+      tags: b.tags,
+    });
+    res.status(201).json(renderService(s, { withEndpoint: true }));
+  });
+
+  r.get('/api/v1/services', validate({ query: ListServicesQuery }), async (_req, res) => {
+    const q = res.locals.query as ListServicesQuery;
+    const services = await registry.list({ text: q.query || undefined, category: q.category || undefined, status: q.status, limit: q.limit, offset: q.offset });
+    // `count` is the number of services in this page (spec 002 shows it beside offset/limit).
+    res.json({ services: services.map((s) => renderService(s)), count: services.length, offset: q.offset, limit: q.limit });
+  });
+
+  r.get('/api/v1/services/:service_id', async (req, res) => {
+    res.json(renderService(await registry.get(serviceId(req.params.service_id))));
+  });
+
+  r.patch('/api/v1/services/:service_id', requireRole('provider', 'admin'), validate({ body: UpdateServiceBody }), async (req, res) => {
+    const b = req.body as UpdateServiceBody;
+    const changes: ServiceChanges = {
+      name: b.name,
+      description: b.description,
+      endpoint: b.endpoint,
+      priceMicros: b.price_per_call,
+      status: b.status,
+      category: b.category,
+      tags: b.tags,
+      paymentMethod: b.payment_method,
+      freeTierCalls: b.free_tier_calls,
+    };
+    const s = await registry.update(principalOf(req), serviceId(req.params.service_id), changes);
+    res.json(renderService(s, { withEndpoint: true }));
+  });
+
+  r.delete('/api/v1/services/:service_id', requireRole('provider', 'admin'), async (req, res) => {
+    const s = await registry.remove(principalOf(req), serviceId(req.params.service_id));
+    res.json({ status: 'removed', id: s.id });
+  });
+
+  return r;
+}

@@ -1,0 +1,34 @@
+import type { Outbox, SqlClient } from '@platform/events';
+import type { ServicePriceRow } from '../db/service-prices.repository';
+
+export interface CalledFacts {
+  usageId: string;
+  buyerId: string;
+  service: ServicePriceRow;
+  /** What the buyer pays in the end: 0 for free calls and refunded failures. */
+  amountMicros: bigint;
+  freeTier: boolean;
+  paymentMethod: string;
+  statusCode: number;
+  latencyMs: number;
+}
+
+/** What metering emits: one service.called per forwarded call, in the transaction that completes its usage record. */
+export function meteringPublishers(outbox: Outbox) {
+  return {
+    serviceCalled: (tx: SqlClient, f: CalledFacts) =>
+      outbox.stage(tx, 'service.called', f.service.serviceId, {
+        usage_id: f.usageId,
+        service_id: f.service.serviceId,
+        buyer_id: f.buyerId,
+        provider_id: f.service.providerId,
+        amount_micros: f.amountMicros.toString(),
+        free_tier: f.freeTier,
+        payment_method: f.paymentMethod,
+        status_code: f.statusCode,
+        latency_ms: f.latencyMs,
+        category: f.service.category,
+      }),
+  };
+}
+export type MeteringPublishers = ReturnType<typeof meteringPublishers>;

@@ -1,0 +1,28 @@
+import { Router } from 'express';
+import { errorFamily, requireService, validate } from '@platform/http';
+import type { BalanceService } from '../domain/balances.service';
+import { DebitBody, OwnerParams, RefundBody } from './internal.schemas';
+
+/** Service-to-service routes (metering's prepaid-balance path); the gateway never routes /internal. */
+export function internalRouter(deps: { balances: BalanceService }): Router {
+  const r = Router();
+  r.use('/internal', errorFamily('detail'), requireService);
+
+  r.post('/internal/debits', validate({ body: DebitBody }), async (req, res) => {
+    const b = req.body as DebitBody;
+    const d = await deps.balances.debit({ usageId: b.usage_id, buyerId: b.buyer_id, amountMicros: b.amount_micros, providerId: b.provider_id, serviceId: b.service_id });
+    res.json({ usage_id: d.usageId, debited_micros: d.debitedMicros.toString(), balance_micros: d.balanceMicros.toString(), duplicate: d.duplicate });
+  });
+
+  r.post('/internal/refunds', validate({ body: RefundBody }), async (req, res) => {
+    const b = req.body as RefundBody;
+    const d = await deps.balances.refund(b.usage_id);
+    res.json({ usage_id: d.usageId, refunded_micros: d.refundedMicros.toString(), balance_micros: d.balanceMicros.toString(), duplicate: d.duplicate });
+  });
+
+  r.get('/internal/balances/:owner_id', validate({ params: OwnerParams }), async (_req, res) => {
+    const { owner_id } = res.locals.params as { owner_id: string };
+    res.json({ owner_id, balance_micros: (await deps.balances.balanceOf(owner_id)).toString() });
+  });
+  return r;
+}
