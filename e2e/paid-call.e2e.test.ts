@@ -18,7 +18,8 @@ const fleet = new Fleet();
 let provider: Upstream;
 let receiver: Upstream;
 
-const json = async (res: Response) => ({ status: res.status, headers: res.headers, body: await res.json().catch(() => null) });
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const json = async (res: Response) => ({ status: res.status, headers: res.headers, body: (await res.json().catch(() => null)) as any });
 const post = (url: string, body: unknown, headers: Record<string, string> = {}) =>
   fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) }).then(json);
 const get = (url: string, headers: Record<string, string> = {}) => fetch(url, { headers }).then(json);

@@ -42,7 +42,7 @@ describe('docker-compose.yml', () => {
     const schema = schemaOf(name);
     const env = compose.services[name].environment ?? {};
     const read = Object.keys(schema.shape);
-    const required = read.filter((k) => !schema.shape[k].safeParse(undefined).success);
+    const required = read.filter((k) => !(schema.shape[k] as z.ZodType).safeParse(undefined).success);
     expect(required.filter((k) => !(k in env))).toEqual([]);
     expect(Object.keys(env).filter((k) => !read.includes(k))).toEqual([]);
   });

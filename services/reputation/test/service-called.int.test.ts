@@ -35,7 +35,7 @@ describe('reputation consumes service.called', () => {
   });
 
   it('answers health and readiness', async () => {
-    const health = await fetch(`${svc.url}/health`).then((r) => r.json());
+    const health = (await fetch(`${svc.url}/health`).then((r) => r.json())) as { status: string };
     expect(health.status).toBe('ok');
     const ready = await fetch(`${svc.url}/ready`);
     expect(ready.status).toBe(200);
