@@ -44,6 +44,7 @@ afterAll(async () => {
 
 describe('the first paid call through the fleet', () => {
   let bksKey: string;
+  let orgId: string;
   let providerAuth: string;
   let buyerAuth: string;
   let buyerId: string;
@@ -57,10 +58,11 @@ describe('the first paid call through the fleet', () => {
     expect(r.body.data.api_key).toMatch(/^bks_live_/);
     expect(r.body.data.free_credits).toBe(100);
     bksKey = r.body.data.api_key;
+    orgId = r.body.data.org_id;
   });
 
-  it('creates a provider key with that key, and a buyer key with none', async () => {
-    const p = await post(`${fleet.gateway}/api/v1/keys`, { owner_id: 'e2e-provider', role: 'provider' }, { authorization: `Bearer ${bksKey}` });
+  it('creates a provider key for the onboarded organisation with that key, and a buyer key with none', async () => {
+    const p = await post(`${fleet.gateway}/api/v1/keys`, { owner_id: orgId, role: 'provider' }, { authorization: `Bearer ${bksKey}` });
     expect(p.status).toBe(201);
     providerAuth = `Bearer ${p.body.key_id}:${p.body.secret}`;
     buyerId = `e2e-buyer-${Date.now()}`;
@@ -151,7 +153,7 @@ describe('the first paid call through the fleet', () => {
 
   it('carries service.called over Kafka to reputation, settlements and webhooks', async () => {
     await eventually(async () => (await get(`${fleet.url('reputation')}/internal/observations/${usageId}`, internal())).body?.observed === true, 15_000);
-    await eventually(async () => (await get(`${fleet.url('settlements')}/internal/providers/e2e-provider/summary`, internal())).body?.call_count === 2, 15_000);
+    await eventually(async () => (await get(`${fleet.url('settlements')}/internal/providers/${orgId}/summary`, internal())).body?.call_count === 2, 15_000);
     // The webhook arrives signed as spec 002 describes.
     const hook = await eventually(() => receiver.requests.find((r) => JSON.parse(r.body).payload?.usage_id === usageId), 15_000);
     const expected = createHmac('sha256', 'whsec_e2e_secret').update(hook.body).digest('hex');
