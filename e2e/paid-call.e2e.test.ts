@@ -1,5 +1,3 @@
-import { execFileSync } from 'node:child_process';
-import path from 'node:path';
 import { createHmac } from 'node:crypto';
 import { serviceToken } from '@platform/auth';
 import { startUpstream, Upstream, eventually } from '@platform/testing';
@@ -13,7 +11,6 @@ import { Fleet } from './support/fleet';
  */
 jest.setTimeout(240_000);
 
-const ROOT = path.resolve(__dirname, '..');
 const fleet = new Fleet();
 let provider: Upstream;
 let receiver: Upstream;
@@ -177,7 +174,7 @@ describe('the first paid call through the fleet', () => {
   });
 
   it('delivers a usage event produced while Kafka is down once Kafka returns, exactly once', async () => {
-    execFileSync('bash', [path.join(ROOT, 'scripts', 'infra-kafka.sh'), 'stop'], { stdio: 'inherit' });
+    fleet.kafka.stop();
     let outageUsage: string;
     try {
       const r = await fetch(`${fleet.gateway}/api/v1/proxy/${serviceId}/analyze`, { method: 'POST', headers: { authorization: buyerAuth }, body: '{}' });
@@ -186,7 +183,7 @@ describe('the first paid call through the fleet', () => {
       await new Promise((res) => setTimeout(res, 1_500));
       expect((await get(`${fleet.url('reputation')}/internal/observations/${outageUsage}`, internal())).body.observed).toBe(false);
     } finally {
-      execFileSync('bash', [path.join(ROOT, 'scripts', 'infra-kafka.sh'), 'start'], { stdio: 'inherit' });
+      fleet.kafka.start();
     }
     const seen = await eventually(async () => {
       const r = await get(`${fleet.url('reputation')}/internal/observations/${outageUsage}`, internal());

@@ -1,8 +1,9 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import net from 'node:net';
 import path from 'node:path';
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { freshDatabase, TEST_KAFKA_BROKERS, TEST_REDIS_URL, TEST_SECRET, eventually } from '@platform/testing';
+import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { freshDatabase, TEST_REDIS_URL, TEST_SECRET, eventually } from '@platform/testing';
 
 /**
  * Fleet mode for e2e tests: every service and the gateway a separate process (tsx), each
@@ -32,8 +33,42 @@ export interface Proc {
   child?: ChildProcess;
 }
 
+/**
+ * The e2e suite runs its own Kafka broker on free ports in its own data folder, because it
+ * stops and restarts the broker to show the outbox bridging an outage; the broker other
+ * suites (or another checkout) use is never touched.
+ */
+export class KafkaBroker {
+  readonly dataDir = path.join(ROOT, '.data', 'kafka-e2e');
+  port = 0;
+  private controllerPort = 0;
+  get brokers(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+  private run(cmd: string): void {
+    execFileSync('bash', [path.join(ROOT, 'scripts', 'infra-kafka.sh'), cmd], {
+      stdio: 'inherit',
+      env: { ...process.env, KAFKA_PORT: String(this.port), KAFKA_CONTROLLER_PORT: String(this.controllerPort), KAFKA_DATA_DIR: this.dataDir, KAFKA_BROKERS: this.brokers },
+    });
+  }
+  async create(): Promise<void> {
+    this.port = await freePort();
+    this.controllerPort = await freePort();
+    rmSync(this.dataDir, { recursive: true, force: true });
+    this.start();
+    this.run('topics');
+  }
+  start(): void {
+    this.run('start');
+  }
+  stop(): void {
+    this.run('stop');
+  }
+}
+
 export class Fleet {
   procs = new Map<ServiceName, Proc>();
+  readonly kafka = new KafkaBroker();
   private drops: (() => Promise<void>)[] = [];
   readonly logDir = path.join(ROOT, '.tmp', 'e2e-logs');
   readonly secret = TEST_SECRET;
@@ -47,12 +82,13 @@ export class Fleet {
 
   async prepare(extraEnv: Partial<Record<ServiceName, Record<string, string>>> = {}): Promise<void> {
     mkdirSync(this.logDir, { recursive: true });
+    await this.kafka.create();
     const ports = new Map<ServiceName, number>();
     for (const s of [...SERVICES, 'gateway'] as ServiceName[]) ports.set(s, await freePort());
     const urlOf = (s: ServiceName) => `http://127.0.0.1:${ports.get(s)}`;
     const common = {
       HOST: '127.0.0.1',
-      KAFKA_BROKERS: TEST_KAFKA_BROKERS.join(','),
+      KAFKA_BROKERS: this.kafka.brokers,
       INTERNAL_TOKEN_SECRET: this.secret,
       LOG_LEVEL: process.env.E2E_LOG_LEVEL ?? 'info',
       OUTBOX_POLL_MS: '50',
@@ -136,5 +172,6 @@ export class Fleet {
   async stopAll(): Promise<void> {
     await Promise.all([...this.procs.keys()].map((n) => this.stop(n)));
     for (const d of this.drops) await d().catch(() => undefined);
+    if (this.kafka.port) this.kafka.stop();
   }
 }
