@@ -4,6 +4,23 @@ import { createBaseApp, finishApp, listen, RunningServer, ReadinessCheck } from 
 import { createBus, EventBus, EventType, InProcessBus, Outbox, SqlDatabase, idempotentHandler, AnyEnvelope, SqlClient, sleep } from '@platform/events';
 import { ensureDatabase, migrate } from '@platform/db';
 import type { ServiceBaseConfig } from '@platform/config';
+import { context, propagation, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+
+/** Continues the producer's trace (the envelope's traceparent) around a consumer's work. */
+async function withEventSpan(service: string, consumer: string, e: AnyEnvelope, fn: () => Promise<void>): Promise<void> {
+  const parent = propagation.extract(context.active(), { traceparent: e.traceparent ?? '', tracestate: e.tracestate ?? '' });
+  const tracer = trace.getTracer(service);
+  return tracer.startActiveSpan(`consume ${e.type}`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.message.id': e.id, 'messaging.consumer.group.name': `${service}.${consumer}` } }, parent, async (span) => {
+    try {
+      await fn();
+    } catch (err) {
+      span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
+      throw err;
+    } finally {
+      span.end();
+    }
+  });
+}
 
 export interface ServiceDb extends SqlDatabase {
   $disconnect(): Promise<void>;
@@ -104,9 +121,10 @@ export async function startService<DB extends ServiceDb, C extends ServiceBaseCo
   // Consumers join in the background so a bus outage delays consumption, not start-up.
   const subscribing = (async () => {
     for (const c of parts.consumers ?? []) {
-      const handler = idempotentHandler(db, `${def.name}.${c.name}`, (e, tx) => c.handle(e, tx, db), {
+      const dedup = idempotentHandler(db, `${def.name}.${c.name}`, (e, tx) => c.handle(e, tx, db), {
         onOutcome: (type, outcome) => metrics.eventsConsumed.labels(type, outcome).inc(),
       });
+      const handler = (e: AnyEnvelope) => withEventSpan(def.name, c.name, e, () => dedup(e));
       for (let attempt = 0; !stopped; attempt++) {
         try {
           await bus.subscribe({ group: `${def.name}.${c.name}`, types: c.types, handler });
