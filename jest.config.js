@@ -5,7 +5,7 @@ const common = { transform, testEnvironment: 'node', moduleFileExtensions: ['ts'
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,services,gateway,infra}/**/src/**/*.test.ts', '<rootDir>/infra/test/**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/{libs,services,gateway,infra}/**/*.int.test.ts'], testPathIgnorePatterns: ['/node_modules/'] },
+    { ...common, displayName: 'integration', testMatch: ['<rootDir>/{libs,services,gateway,infra}/**/*.int.test.ts', '<rootDir>/e2e/api/**/*.int.test.ts'], testPathIgnorePatterns: ['/node_modules/'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e.test.ts'], testPathIgnorePatterns: ['/node_modules/'] },
   ],
 };
