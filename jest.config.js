@@ -5,7 +5,8 @@ const common = { transform, testEnvironment: 'node', moduleFileExtensions: ['ts'
 module.exports = {
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/{libs,services,gateway,infra}/**/src/**/*.test.ts', '<rootDir>/infra/test/**/*.test.ts'], testPathIgnorePatterns: ['/node_modules/', '\\.int\\.test\\.ts$'] },
-    { ...common, displayName: 'integration', testMatch: ['<rootDir>/{libs,services,gateway,infra}/**/*.int.test.ts', '<rootDir>/e2e/api/**/*.int.test.ts'], testPathIgnorePatterns: ['/node_modules/'] },
+    // Real databases, chains and child processes on a 2-core machine: a slow hook is load, not a bug.
+    { ...common, displayName: 'integration', testTimeout: 30_000, testMatch: ['<rootDir>/{libs,services,gateway,infra}/**/*.int.test.ts', '<rootDir>/e2e/api/**/*.int.test.ts'], testPathIgnorePatterns: ['/node_modules/'] },
     { ...common, displayName: 'e2e', testMatch: ['<rootDir>/e2e/**/*.e2e.test.ts'], testPathIgnorePatterns: ['/node_modules/'] },
   ],
 };

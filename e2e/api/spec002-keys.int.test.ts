@@ -44,3 +44,60 @@ describe('spec 002 keys through the gateway', () => {
     expect(escalate.body).toMatchObject({ detail: expect.any(String) });
   });
 });
+
+describe('spec 002 provider keys through the gateway', () => {
+  let platform: TestPlatform;
+  let api: ReturnType<typeof client>;
+  beforeAll(async () => {
+    platform = await startPlatform('s002pkeys');
+    api = client(platform.url);
+  });
+  afterAll(() => platform?.stop());
+
+  const providerFor = async (owner: string) => {
+    const k = await api.post('/api/v1/keys', { owner_id: owner, role: 'provider' }, bearer(ADMIN_KEY));
+    expect(k.status).toBe(201);
+    return `${k.body.key_id}:${k.body.secret}`;
+  };
+
+  it('lists my keys without secrets, in the documented shape', async () => {
+    const mine = await providerFor('provider-a');
+    const res = await api.get('/api/v1/provider/keys', bearer(mine));
+    expect(res.status).toBe(200);
+    expect(res.body.keys).toEqual([
+      { key_id: mine.split(':')[0], role: 'provider', rate_limit: 60, wallet_address: null, created_at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), expires_at: null },
+    ]);
+    expect(JSON.stringify(res.body)).not.toContain('sec_');
+  });
+
+  it("revokes my own key (200 {status, key_id}), refuses another provider's (403 Not your key), and a revoked key stops working", async () => {
+    const a = await providerFor('provider-b');
+    const a2 = await api.post('/api/v1/keys', { owner_id: 'provider-b', role: 'provider' }, bearer(a));
+    const other = await providerFor('provider-c');
+    const a2Id = a2.body.key_id as string;
+
+    const foreign = await api.delete(`/api/v1/provider/keys/${a2Id}`, bearer(other));
+    expect(foreign.status).toBe(403);
+    expect(foreign.body).toMatchObject({ detail: 'Not your key' });
+    expect((await api.get('/api/v1/provider/keys', bearer(`${a2Id}:${a2.body.secret}`))).status).toBe(200);
+
+    const revoked = await api.delete(`/api/v1/provider/keys/${a2Id}`, bearer(a));
+    expect(revoked.status).toBe(200);
+    expect(revoked.body).toEqual({ status: 'revoked', key_id: a2Id });
+    // Revocation reaches the gateway's cache by event; well within a second here.
+    const deadline = Date.now() + 1000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await api.get('/api/v1/provider/keys', bearer(`${a2Id}:${a2.body.secret}`))).status;
+      if (status === 401) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(status).toBe(401);
+  });
+
+  it('needs a provider key: a buyer key and no key are refused', async () => {
+    const buyer = await api.post('/api/v1/keys', { owner_id: 'just-a-buyer' });
+    expect((await api.get('/api/v1/provider/keys', bearer(`${buyer.body.key_id}:${buyer.body.secret}`))).status).toBe(403);
+    expect((await api.get('/api/v1/provider/keys')).status).toBe(401);
+  });
+});

@@ -4,6 +4,10 @@ import path from 'node:path';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { freshDatabase, TEST_REDIS_URL, TEST_SECRET, eventually } from '@platform/testing';
+import { generateSigningKey } from '@platform/auth';
+
+/** Identity's user-token key for the fleet (JWT_SIGNING_KEYS, required by identity). */
+const E2E_JWT_KEYS = JSON.stringify([generateSigningKey('e2e-k1')]);
 
 /**
  * Fleet mode for e2e tests: every service and the gateway a separate process (tsx), each
@@ -104,6 +108,7 @@ export class Fleet {
         PORT: String(ports.get(s)),
         DATABASE_URL: db.url,
         KEY_HASH_SECRET: 'e2e-key-hash-secret-0123456789abcdefghij',
+        JWT_SIGNING_KEYS: E2E_JWT_KEYS,
         WEBHOOK_SECRET_KEY: '0'.repeat(64),
         DEV_ROUTES: 'true',
         OUTBOUND_ALLOW_HOSTS: '127.0.0.1,localhost',

@@ -34,6 +34,8 @@ export async function startPlatform(prefix: string, env: Record<string, string> 
       BOOTSTRAP_ADMIN_KEY: ADMIN_KEY,
       OUTBOUND_ALLOW_HOSTS: 'localhost,127.0.0.1',
       OUTBOX_POLL_MS: '20',
+      // No embedded chain per suite; suites that need one pass CHAIN_RPC_URL etc. (startTestChain).
+      STANDALONE_CHAIN: 'off',
       ...Object.fromEntries(dbs.map(([name, db]) => [`${name.toUpperCase()}_DATABASE_URL`, db.url])),
       ...env,
     },

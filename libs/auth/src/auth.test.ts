@@ -15,6 +15,26 @@ describe('internal principal token', () => {
     const expired = jwt.sign({ p, exp: Math.floor(Date.now() / 1000) - 10 }, secret, { issuer: 'platform-gateway', audience: 'platform-services' });
     expect(verifyPrincipal(expired, secret)).toBeNull();
   });
+  it('answers a token it verified before from memory, for the same secret and until exp only', () => {
+    const token = signPrincipal(p, secret, 60);
+    const first = verifyPrincipal(token, secret)!;
+    first.roles.push('admin');
+    expect(verifyPrincipal(token, secret)).toEqual(p);
+    expect(verifyPrincipal(token, 'y'.repeat(40))).toBeNull();
+    const now = Date.now();
+    const clock = jest.spyOn(Date, 'now').mockReturnValue(now + 61_000);
+    try {
+      expect(verifyPrincipal(token, secret)).toBeNull();
+    } finally {
+      clock.mockRestore();
+    }
+  });
+  it('signs and verifies with the same HMAC bytes as a string secret', () => {
+    const viaString = jwt.sign({ p }, secret, { algorithm: 'HS256', expiresIn: 60, issuer: 'platform-gateway', audience: 'platform-services' });
+    expect(verifyPrincipal(viaString, secret)).toEqual(p);
+    expect(jwt.verify(signPrincipal(p, secret), secret, { algorithms: ['HS256'] })).toMatchObject({ p });
+    expect(() => signPrincipal(p, '')).toThrow();
+  });
   it('caches tokens per principal', () => {
     const c = new PrincipalTokenCache(secret);
     expect(c.tokenFor(p)).toBe(c.tokenFor(p));

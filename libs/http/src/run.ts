@@ -10,7 +10,8 @@ export interface RunningServer {
   stop(deadlineMs?: number): Promise<void>;
 }
 
-export async function listen(app: Express, opts: { port: number; host?: string; logger: Logger; onStop?: () => Promise<void> }): Promise<RunningServer> {
+/** `app`: an express app, or any node:http request listener (the gateway's lean path). */
+export async function listen(app: Express | http.RequestListener, opts: { port: number; host?: string; logger: Logger; onStop?: () => Promise<void> }): Promise<RunningServer> {
   const server = http.createServer(app);
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;

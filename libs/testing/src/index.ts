@@ -69,3 +69,6 @@ export async function eventually<T>(check: () => Promise<T | undefined | false> 
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
+
+export { startStripeStandIn, parseStripeForm, STRIPE_TEST_PAYMENT_METHODS } from './stripe-standin';
+export type { StripeStandIn, StripeStandInOptions, StripeEvent, Delivery as StripeDelivery } from './stripe-standin';

@@ -2,11 +2,13 @@ import { InProcessBus } from '@platform/events';
 import { startService, RunningService } from '@platform/service';
 import { freshDatabase, TEST_SECRET } from '@platform/testing';
 import { createLogger } from '@platform/telemetry';
-import { serviceToken, signPrincipal, INTERNAL_PRINCIPAL_HEADER, Principal } from '@platform/auth';
+import { serviceToken, signPrincipal, generateSigningKey, INTERNAL_PRINCIPAL_HEADER, Principal } from '@platform/auth';
 import { identityService, readConfig } from '../src';
 import type { Db } from '../src/db/client';
 
 export const KEY_HASH_SECRET = 'test-key-hash-pepper-0123456789abcdefghij';
+/** The ES256 key identity signs user tokens with in tests (JWT_SIGNING_KEYS). */
+export const TEST_JWT_KEY = generateSigningKey('test-k1');
 export const BOOTSTRAP = { keyId: 'acf_B00tstrapAdmin01', secret: `sec_${'A1b2C3d4E5'.repeat(4)}` };
 
 export interface Identity {
@@ -28,6 +30,7 @@ export async function startIdentity(prefix: string, extra: Record<string, string
     LOG_LEVEL: 'silent',
     OUTBOX_POLL_MS: '20',
     BOOTSTRAP_ADMIN_KEY: `${BOOTSTRAP.keyId}:${BOOTSTRAP.secret}`,
+    JWT_SIGNING_KEYS: JSON.stringify([TEST_JWT_KEY]),
     ...extra,
   };
   const svc = await startService(identityService, readConfig(env), { inProcessBus: bus, logger: createLogger('identity', 'silent') });

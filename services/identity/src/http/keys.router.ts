@@ -3,9 +3,11 @@ import { errorFamily, principalOf, requireRole, validate } from '@platform/http'
 import type { KeysService } from '../domain/keys.service';
 import { CreateKeyBody, KeyParams, ListKeysQuery, ValidateKeyBody } from './keys.schemas';
 import { isoSeconds } from './format';
+import type { AttemptLimiter } from '../domain/attempts';
+import { clientIp } from './client-ip';
 
 /** Spec 002 "Authentication" and "My API Keys". */
-export function keysRouter(deps: { keys: KeysService }): Router {
+export function keysRouter(deps: { keys: KeysService; guard: { limiter: AttemptLimiter; maxFailuresPerIp: number } }): Router {
   const r = Router();
   r.use(['/api/v1/keys', '/api/v1/provider/keys'], errorFamily('detail'));
 
@@ -15,7 +17,11 @@ export function keysRouter(deps: { keys: KeysService }): Router {
   });
 
   r.post('/api/v1/keys/validate', validate({ body: ValidateKeyBody }), async (req, res) => {
+    // Guessing resistance: failed validations are limited per client address (429 + Retry-After).
+    const bucket = `validate-ip:${clientIp(req)}`;
+    await deps.guard.limiter.take([{ bucket, max: deps.guard.maxFailuresPerIp }], 'Too many failed validations');
     const key = await deps.keys.authenticate(req.body.key_id, req.body.secret);
+    await deps.guard.limiter.succeeded([bucket]);
     res.json({ valid: true, owner_id: key.ownerId, role: key.role, rate_limit: key.rateLimit });
   });
 
