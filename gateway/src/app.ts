@@ -1,4 +1,5 @@
-import express, { Express, ErrorRequestHandler, Request, RequestHandler, Response } from 'express';
+import express, { Express, ErrorRequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import os from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { PrincipalTokenCache, Principal } from '@platform/auth';
@@ -7,9 +8,10 @@ import { createBus, EventBus, InProcessBus, sleep } from '@platform/events';
 import { createLogger, createMetrics, Logger, ServiceMetrics } from '@platform/telemetry';
 import type { GatewayConfig } from './config';
 import { RouteTable, familyForPath, ServiceName, SERVICE_NAMES, RouteEntry } from './routes';
-import { CredentialVerifier, IdentityClient, credentialFrom, httpIdentityClient } from './auth';
-import { BucketResult, RateLimitStore, createRateLimitStore } from './rate-limit';
+import { CredentialVerifier, IdentityClient, JwtVerifier, credentialFrom, httpIdentityClient } from './auth';
+import { BucketResult, BucketStep, RateLimitStore, createRateLimitStore } from './rate-limit';
 import { ServiceProxies, createServiceProxies, prepareHeaders } from './proxy';
+import { clientIpResolver } from './client-ip';
 import { SERVICE_INFO, agentsJson, aiPlugin, llmsTxt } from './discovery';
 
 export interface GatewayDeps {
@@ -23,33 +25,57 @@ export interface GatewayDeps {
   readiness?: ReadinessCheck[];
 }
 
+export interface Gateway {
+  /** The node:http request listener: routed paths take the lean path below, every other path goes to `documents`. */
+  handle: (req: IncomingMessage, res: ServerResponse) => void;
+  /** Express, for what the gateway answers itself: health, readiness, metrics, the discovery documents and 404s. */
+  documents: Express;
+}
+
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const RATE_LIMITED = 'Rate limit exceeded. Try again later.';
+/** The gateway's own paths; never looked up in the routing table. */
+const OWN_PATHS = new Set(['/', '/health', '/ready', '/metrics', '/agents.json', '/.well-known/ai-plugin.json', '/llms.txt', '/llms-full.txt', '/docs']);
+/** Not rate limited and not logged per request. */
+const PROBES = new Set(['/health', '/ready', '/metrics']);
 
-function setRateHeaders(res: Response, limit: number, r: BucketResult): void {
+type Headers = Pick<ServerResponse, 'setHeader' | 'getHeader'>;
+
+function setRateHeaders(res: Headers, limit: number, r: BucketResult): void {
   res.setHeader('RateLimit-Limit', String(limit));
   res.setHeader('RateLimit-Remaining', String(r.remaining));
   res.setHeader('RateLimit-Reset', String(r.allowed ? r.resetS : r.retryAfterS));
   if (!r.allowed) res.setHeader('Retry-After', String(r.retryAfterS));
 }
 
+const rateLimited = (r: BucketResult) => new AppError('RATE_LIMITED', RATE_LIMITED, undefined, { 'Retry-After': String(r.retryAfterS) });
+
 /**
  * The public entry: request ids, per-IP and per-key token buckets, credential verification,
  * routing by path family, and forwarding with a signed principal. Bodies are never parsed.
+ *
+ * A routed request never enters express: it is matched, its credential looked up in memory,
+ * both its buckets taken in one Redis round trip, and it is forwarded with node:http (see
+ * README "Decisions"). Only a credential not in memory costs more: the per-IP bucket first
+ * (so floods of unknown credentials never reach identity), then identity or the JWT check,
+ * then the per-key bucket.
  */
-export function createGateway(deps: GatewayDeps): Express {
+export function createGateway(deps: GatewayDeps): Gateway {
   const { config, logger, verifier, rateLimits, proxies } = deps;
   const metrics = deps.metrics ?? createMetrics('gateway');
   const table = deps.routes ?? new RouteTable();
   const tokens = new PrincipalTokenCache(config.INTERNAL_TOKEN_SECRET);
   const ipBucket = { capacity: config.RATE_LIMIT_IP_BURST, perMinute: config.RATE_LIMIT_IP_PER_MIN };
+  const clientIp = clientIpResolver(config.TRUST_PROXY);
   const base = config.PUBLIC_BASE_URL;
+  // The access line's fields are fixed and hold no secret (the path excludes the query, where ?key= lives): redaction would only cost time.
+  const accessLog = logger.child({}, { redact: [] });
 
   let lastStoreWarning = 0;
   /** Rate limiting fails open: a Redis outage must not take the whole platform down with it. */
-  async function take(key: string, spec: { capacity: number; perMinute: number }): Promise<BucketResult | null> {
+  async function take(steps: BucketStep[]): Promise<BucketResult[] | null> {
     try {
-      return await rateLimits.take(key, spec);
+      return await rateLimits.takeAll(steps);
     } catch (err) {
       if (Date.now() - lastStoreWarning > 10_000) {
         lastStoreWarning = Date.now();
@@ -59,33 +85,29 @@ export function createGateway(deps: GatewayDeps): Express {
     }
   }
 
-  const app = express();
-  app.disable('x-powered-by');
-  app.set('etag', false);
-  app.set('trust proxy', config.TRUST_PROXY);
+  // One histogram child per (method, route, status): labels() hashes its arguments on every call.
+  const durations = new Map<string, ReturnType<typeof metrics.httpDuration.labels>>();
+  function observe(method: string, route: string, status: number, seconds: number): void {
+    const k = `${method} ${route} ${status}`;
+    let child = durations.get(k);
+    if (!child) {
+      child = metrics.httpDuration.labels(method, route, String(status));
+      if (durations.size < 2_000) durations.set(k, child);
+    }
+    child.observe(seconds);
+  }
 
-  app.use((req, res, next) => {
-    const incoming = req.headers['x-request-id'];
-    req.requestId = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-    res.setHeader('X-Request-ID', req.requestId);
-    req.log = logger.child({ request_id: req.requestId });
-    const start = process.hrtime.bigint();
-    res.on('finish', () => {
-      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-      const route = req.forward?.route.pattern ?? (res.statusCode === 404 ? 'unmatched' : req.path);
-      metrics.httpDuration.labels(req.method, route, String(res.statusCode)).observe(seconds);
-      if (req.path !== '/health' && req.path !== '/metrics' && req.path !== '/ready') {
-        req.log.info({ method: req.method, path: req.path, status: res.statusCode, service: req.forward?.route.service, ms: Math.round(seconds * 1e4) / 10 }, 'request');
-      }
-    });
-    next();
-  });
+  // ---- What the gateway answers itself (express) ----
+  const documents = express();
+  documents.disable('x-powered-by');
+  documents.set('etag', false);
+  documents.set('trust proxy', config.TRUST_PROXY);
 
   // Spec 002 "Health Check".
-  app.get('/health', (_req, res) => {
+  documents.get('/health', (_req, res) => {
     res.json({ status: 'ok', timestamp: new Date().toISOString().replace('Z', '+00:00') });
   });
-  app.get('/ready', async (_req, res) => {
+  documents.get('/ready', async (_req, res) => {
     const checks = [{ name: 'rate_limit_store', check: () => rateLimits.healthy() }, ...(deps.readiness ?? [])];
     const results = await Promise.all(
       checks.map(async (c) => {
@@ -96,90 +118,143 @@ export function createGateway(deps: GatewayDeps): Express {
     const ready = results.every(([, s]) => s === 'ok');
     res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not_ready', service: 'gateway', checks: Object.fromEntries(results) });
   });
-  app.get('/metrics', async (_req, res) => {
+  documents.get('/metrics', async (_req, res) => {
     res.setHeader('Content-Type', metrics.registry.contentType);
     res.send(await metrics.registry.metrics());
   });
 
   // Spec 002: 60 requests per minute per IP with a burst of 120, before any other work.
-  app.use(async (req, res, next) => {
-    const r = await take(`ip:${req.ip ?? req.socket.remoteAddress ?? 'unknown'}`, ipBucket);
+  documents.use(async (req, res, next) => {
+    const r = (await take([{ key: `ip:${clientIp(req)}`, spec: ipBucket }]))?.[0];
     if (r) {
       setRateHeaders(res, ipBucket.capacity, r);
-      if (!r.allowed) {
-        return next(new AppError('RATE_LIMITED', RATE_LIMITED, undefined, { 'Retry-After': String(r.retryAfterS) }));
-      }
+      if (!r.allowed) return next(rateLimited(r));
     }
     next();
   });
 
   // The gateway's own documents (spec 002 `GET /`, spec 000 machine-readable discovery).
-  app.get('/', (_req, res) => {
+  documents.get('/', (_req, res) => {
     res.json(SERVICE_INFO);
   });
-  app.get('/agents.json', (_req, res) => {
+  documents.get('/agents.json', (_req, res) => {
     res.json(agentsJson(base, table.routes, { perMinute: config.RATE_LIMIT_IP_PER_MIN, burst: config.RATE_LIMIT_IP_BURST }));
   });
-  app.get('/.well-known/ai-plugin.json', (_req, res) => {
+  documents.get('/.well-known/ai-plugin.json', (_req, res) => {
     res.json(aiPlugin(base));
   });
-  app.get('/llms.txt', (_req, res) => {
+  documents.get('/llms.txt', (_req, res) => {
     res.type('text/plain; charset=utf-8').send(llmsTxt(base, table.routes));
   });
-  app.get('/llms-full.txt', (_req, res) => {
+  documents.get('/llms-full.txt', (_req, res) => {
     res.type('text/plain; charset=utf-8').send(llmsTxt(base, table.routes, true));
   });
-  app.get('/docs', (_req, res) => {
+  documents.get('/docs', (_req, res) => {
     res.type('text/markdown; charset=utf-8').send(llmsTxt(base, table.routes, true));
   });
+  documents.use((req) => {
+    throw new AppError('NOT_FOUND', `No route for ${req.method} ${req.path}`);
+  });
+  const errors: ErrorRequestHandler = (err, req, res, _next) => {
+    if (!(err instanceof AppError)) logger.error({ err, request_id: req.requestId }, 'unhandled gateway error');
+    sendError(res, familyForPath(req.path), err, req.requestId);
+  };
+  documents.use(errors);
 
-  const forward: RequestHandler = async (req, res, next) => {
-    const route = table.match(req.path);
-    if (!route) throw new AppError('NOT_FOUND', `No route for ${req.method} ${req.path}`);
-    res.locals.errorFamily = route.family;
-
+  // ---- Routed requests: the hot path, plain node:http ----
+  async function forward(req: IncomingMessage, res: ServerResponse, route: RouteEntry, requestId: string, clientSentId: boolean): Promise<void> {
+    const ip = clientIp(req);
     const source = credentialFrom(req, route.queryCredential);
-    let principal: Principal | null = null;
+    const credential = source && 'credential' in source ? source.credential : null;
+    // A credential verified before (or a user token checked before) is answered from memory, so both buckets go in one round trip.
+    let principal: Principal | null | undefined = credential ? verifier.peek(credential) : null;
+    const ipStep: BucketStep = { key: `ip:${ip}`, spec: ipBucket };
+    const keyStepOf = (p: Principal | null | undefined): BucketStep | null =>
+      p?.rate_limit ? { key: `key:${p.kind}:${p.key_id ?? p.owner_id}`, spec: { capacity: p.rate_limit, perMinute: p.rate_limit } } : null;
+    const warmKey = keyStepOf(principal);
+    const taken = await take(warmKey ? [ipStep, warmKey] : [ipStep]);
+
+    // Spec 002: 60 requests per minute per IP with a burst of 120, before any other work.
+    const ipResult = taken?.[0];
+    if (ipResult) {
+      setRateHeaders(res, ipBucket.capacity, ipResult);
+      if (!ipResult.allowed) throw rateLimited(ipResult);
+    }
     if (source && 'malformed' in source) throw new AppError('UNAUTHORIZED', source.malformed);
-    if (source) {
-      principal = await verifier.verify(source.credential);
+    let keyResult: BucketResult | null | undefined = taken?.[1];
+    let keySpec = warmKey?.spec;
+    if (credential && principal === undefined) {
+      principal = await verifier.verify(credential);
       if (!principal) throw new AppError('UNAUTHORIZED', 'Invalid or revoked API key');
-    } else if (route.auth === 'required') {
+      const step = keyStepOf(principal);
+      if (step) {
+        keySpec = step.spec;
+        keyResult = (await take([step]))?.[0];
+      }
+    } else if (!credential && route.auth === 'required') {
       throw new AppError('UNAUTHORIZED', 'Missing or invalid API key');
     }
 
-    // Spec 002: each key also has its own rate_limit per minute.
-    if (principal?.rate_limit) {
-      const spec = { capacity: principal.rate_limit, perMinute: principal.rate_limit };
-      const r = await take(`key:${principal.kind}:${principal.key_id ?? principal.owner_id}`, spec);
-      if (r) {
-        if (!r.allowed || r.remaining < Number(res.getHeader('RateLimit-Remaining') ?? Infinity)) setRateHeaders(res, spec.capacity, r);
-        if (!r.allowed) throw new AppError('RATE_LIMITED', RATE_LIMITED, undefined, { 'Retry-After': String(r.retryAfterS) });
+    // Spec 002: each key also has its own rate_limit per minute; the tighter bucket's headers win.
+    if (keyResult && keySpec) {
+      if (!keyResult.allowed || keyResult.remaining < Number(res.getHeader('RateLimit-Remaining') ?? Infinity)) setRateHeaders(res, keySpec.capacity, keyResult);
+      if (!keyResult.allowed) throw rateLimited(keyResult);
+    }
+
+    // Only a well-formed client X-Request-ID was kept as the request id.
+    const f = { route, requestId, clientRequestId: clientSentId ? requestId : null, principal: principal ?? null, consumedCredential: !!source, clientIp: ip };
+    prepareHeaders(req, f, tokens);
+    proxies.forward(route.service, req, res, f);
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const start = process.hrtime.bigint();
+    const incoming = req.headers['x-request-id'];
+    const clientSentId = typeof incoming === 'string' && REQUEST_ID.test(incoming);
+    const requestId = clientSentId ? (incoming as string) : randomUUID();
+    res.setHeader('X-Request-ID', requestId);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const route = OWN_PATHS.has(path) ? null : table.match(path);
+    res.once('finish', () => {
+      const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+      const status = res.statusCode;
+      observe(req.method ?? 'GET', route?.pattern ?? (OWN_PATHS.has(path) ? path : 'unmatched'), status, seconds);
+      if (!PROBES.has(path)) {
+        // `upstream`, not `service`: every line already carries service=gateway.
+        accessLog.info({ request_id: requestId, method: req.method, path, status, upstream: route?.service, ms: Math.round(seconds * 1e4) / 10 }, 'request');
       }
+    });
+    if (!route) {
+      (req as express.Request).requestId = requestId;
+      documents(req as express.Request, res as Response);
+      return;
     }
+    forward(req, res, route, requestId, clientSentId).catch((err) => {
+      if (!(err instanceof AppError)) logger.error({ err, request_id: requestId }, 'unhandled gateway error');
+      sendError(res, route.family, err, requestId);
+    });
+  }
 
-    req.forward = { route, requestId: req.requestId, principal, consumedCredential: !!source };
-    prepareHeaders(req, req.forward, tokens);
-    proxies.forward(route.service, req, res, next);
-  };
-  app.use(forward);
+  return { handle, documents };
+}
 
-  const errors: ErrorRequestHandler = (err, req, res, _next) => {
-    const family: ErrorFamily = res.locals.errorFamily ?? familyForPath(req.path);
-    let code: ErrorCode = 'INTERNAL';
-    let message = 'Internal server error';
-    if (err instanceof AppError) {
-      code = err.code;
-      message = err.message;
-      if (err.headers) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
-    } else {
-      (req.log ?? logger).error({ err }, 'unhandled gateway error');
-    }
-    if (res.headersSent) return void res.destroy();
-    res.status(new AppError(code, message).status).json(errorBody(family, code, message, req.requestId));
-  };
-  app.use(errors);
-  return app;
+/** An error in the route family's shape; AppError codes map to their status, anything else is a 500. */
+function sendError(res: ServerResponse, family: ErrorFamily, err: unknown, requestId: string | undefined): void {
+  if (res.headersSent) return void res.destroy();
+  let code: ErrorCode = 'INTERNAL';
+  let message = 'Internal server error';
+  if (err instanceof AppError) {
+    code = err.code;
+    message = err.message;
+    if (err.headers) for (const [k, v] of Object.entries(err.headers)) res.setHeader(k, v);
+  }
+  const body = JSON.stringify(errorBody(family, code, message, requestId));
+  res.statusCode = new AppError(code, message).status;
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.setHeader('Content-Length', Buffer.byteLength(body));
+  res.end(body);
 }
 
 export function upstreamsOf(config: GatewayConfig): Record<ServiceName, string[]> {
@@ -207,7 +282,8 @@ export interface StartGatewayOptions {
 }
 
 export interface RunningGateway extends RunningServer {
-  app: Express;
+  /** The request listener and the express app of the gateway's own documents. */
+  gateway: Gateway;
   verifier: CredentialVerifier;
   rateLimits: RateLimitStore;
   bus: EventBus | null;
@@ -221,7 +297,16 @@ let instances = 0;
 export async function startGateway(config: GatewayConfig, opts: StartGatewayOptions = {}): Promise<RunningGateway> {
   const logger = opts.logger ?? createLogger('gateway', config.LOG_LEVEL);
   const identity = opts.identity ?? httpIdentityClient({ urls: config.IDENTITY_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: config.VERIFY_TIMEOUT_MS });
-  const verifier = new CredentialVerifier(identity, { ttlS: config.AUTH_CACHE_TTL_S });
+  const jwt = identity.jwks
+    ? new JwtVerifier(() => identity.jwks!(), {
+        issuer: config.JWT_ISSUER,
+        audience: config.JWT_AUDIENCE,
+        maxAgeS: config.JWKS_MAX_AGE_S,
+        minRefreshS: config.JWKS_MIN_REFRESH_S,
+        onRefreshError: (err) => logger.warn({ err: String(err) }, 'cannot refresh identity JWKS; keeping the keys we have'),
+      })
+    : undefined;
+  const verifier = new CredentialVerifier(identity, { ttlS: config.AUTH_CACHE_TTL_S, jwt });
   const rateLimits = opts.rateLimits ?? createRateLimitStore({ redisUrl: config.REDIS_URL, prefix: config.REDIS_KEY_PREFIX });
   const proxies = createServiceProxies({ upstreams: upstreamsOf(config), timeoutMs: config.PROXY_TIMEOUT_MS, logger });
 
@@ -253,7 +338,7 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
   if (!bus) logger.warn('no event bus configured: revoked keys stay valid at the gateway for up to AUTH_CACHE_TTL_S');
   if (bus?.kind === 'in-process') await subscribing;
 
-  const app = createGateway({
+  const gateway = createGateway({
     config,
     logger,
     verifier,
@@ -262,7 +347,7 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
     routes: opts.routes ? new RouteTable(opts.routes) : undefined,
     readiness: bus ? [{ name: 'bus', check: () => bus.healthy() }] : [],
   });
-  const server = await listen(app, {
+  const server = await listen(gateway.handle, {
     port: config.PORT,
     host: config.HOST,
     logger,
@@ -275,5 +360,5 @@ export async function startGateway(config: GatewayConfig, opts: StartGatewayOpti
     },
   });
   logger.info({ url: server.url, bus: bus?.kind ?? 'none', rate_limits: rateLimits.kind }, 'gateway listening');
-  return { ...server, app, verifier, rateLimits, bus, group };
+  return { ...server, gateway, verifier, rateLimits, bus, group };
 }

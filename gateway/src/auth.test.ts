@@ -45,6 +45,22 @@ describe('CredentialVerifier', () => {
     expect(id.calls).toHaveLength(2);
   });
 
+  it('answers warm credentials synchronously (peek), and only those', async () => {
+    const id = fakeIdentity(valid);
+    const v = new CredentialVerifier(id.client, { ttlS: 30, clock });
+    expect(v.peek('good:k5')).toBeUndefined();
+    await v.verify('good:k5');
+    expect(v.peek('good:k5')).toEqual(principal('k5'));
+    expect(v.peek('bad')).toBeUndefined();
+    expect(v.peek('')).toBeUndefined();
+    v.invalidateKey('k5');
+    expect(v.peek('good:k5')).toBeUndefined();
+    await v.verify('good:k5');
+    now += 30_001;
+    expect(v.peek('good:k5')).toBeUndefined();
+    expect(id.calls).toEqual(['good:k5', 'good:k5']);
+  });
+
   it('honours a shorter TTL from identity and never caches refusals', async () => {
     const id = fakeIdentity((c) => (c === 'soon' ? { principal: principal('s'), cache_ttl_s: 0 } : null));
     const v = new CredentialVerifier(id.client, { ttlS: 30, clock });

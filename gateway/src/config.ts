@@ -26,6 +26,13 @@ export const configSchema = z.object({
   RATE_LIMIT_IP_PER_MIN: z.coerce.number().int().min(1).max(1_000_000).default(60),
   RATE_LIMIT_IP_BURST: z.coerce.number().int().min(1).max(1_000_000).default(120),
   AUTH_CACHE_TTL_S: z.coerce.number().int().min(0).max(3600).default(30),
+  /** Spec 001 user tokens: the `iss` and `aud` identity signs with (its JWT_ISSUER / JWT_AUDIENCE). */
+  JWT_ISSUER: z.string().min(1).max(200).default('platform-identity'),
+  JWT_AUDIENCE: z.string().min(1).max(200).default('platform-api'),
+  /** Identity's key set is refreshed in the background once older than this (a removed kid stops verifying then). */
+  JWKS_MAX_AGE_S: z.coerce.number().int().min(1).max(86_400).default(300),
+  /** An unknown kid triggers a refetch at most this often, so junk tokens cannot hammer identity. */
+  JWKS_MIN_REFRESH_S: z.coerce.number().int().min(0).max(3_600).default(10),
   VERIFY_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(3_000),
   PROXY_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(65_000),
   TRUST_PROXY: trustProxy,

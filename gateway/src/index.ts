@@ -1,11 +1,13 @@
 export { createGateway, startGateway, upstreamsOf } from './app';
-export type { GatewayDeps, StartGatewayOptions, RunningGateway } from './app';
+export type { Gateway, GatewayDeps, StartGatewayOptions, RunningGateway } from './app';
 export { readConfig, configSchema } from './config';
 export type { GatewayConfig } from './config';
 export { ROUTES, RouteTable, SERVICE_NAMES, familyForPath } from './routes';
 export type { RouteEntry, ServiceName } from './routes';
-export { CredentialVerifier, httpIdentityClient, credentialFrom } from './auth';
+export { CredentialVerifier, JwtVerifier, httpIdentityClient, credentialFrom } from './auth';
 export type { IdentityClient } from './auth';
 export { RedisRateLimitStore, MemoryRateLimitStore, createRateLimitStore } from './rate-limit';
-export type { RateLimitStore, BucketResult, BucketSpec } from './rate-limit';
-export { createServiceProxies } from './proxy';
+export type { RateLimitStore, BucketResult, BucketSpec, BucketStep } from './rate-limit';
+export { createServiceProxies, prepareHeaders } from './proxy';
+export type { Forward, ServiceProxies } from './proxy';
+export { clientIpResolver } from './client-ip';

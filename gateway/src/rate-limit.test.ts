@@ -26,6 +26,18 @@ describe('MemoryRateLimitStore token bucket', () => {
     expect((await store.take('k', spec)).allowed).toBe(true);
   });
 
+  it('takes several buckets in order and stops at the first that refuses, leaving the rest untouched', async () => {
+    const store = new MemoryRateLimitStore(() => 0);
+    const ip = { key: 'ip:a', spec: { capacity: 2, perMinute: 2 } };
+    const key = { key: 'key:k', spec: { capacity: 5, perMinute: 5 } };
+    expect((await store.takeAll([ip, key])).map((r) => r.remaining)).toEqual([1, 4]);
+    expect((await store.takeAll([ip, key])).map((r) => r.remaining)).toEqual([0, 3]);
+    const refused = await store.takeAll([ip, key]);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]).toMatchObject({ allowed: false, retryAfterS: 30 });
+    expect((await store.takeAll([key]))[0].remaining).toBe(2);
+  });
+
   it('bounds its memory', async () => {
     const store = new MemoryRateLimitStore(() => 0, 10);
     for (let i = 0; i < 25; i++) await store.take(`k${i}`, { capacity: 1, perMinute: 1 });

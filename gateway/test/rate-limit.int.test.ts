@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { TEST_REDIS_URL } from '@platform/testing';
 import { Stack, startStack, call, newBuyerKey } from './support';
-import type { RunningGateway } from '../src';
+import { RedisRateLimitStore, type BucketStep, type RunningGateway } from '../src';
 
 describe('gateway rate limits (Redis token buckets)', () => {
   let s: Stack;
@@ -82,6 +84,45 @@ describe('gateway rate limits (Redis token buckets)', () => {
     const res = await call(mem.url, 'GET', '/api/v1/services');
     expect(res.status).toBe(429);
     expect(res.headers.get('retry-after')).toBeTruthy();
+  });
+
+  it('takes a request\'s buckets in one Redis call, stopping at the first refusal', async () => {
+    const store = new RedisRateLimitStore(TEST_REDIS_URL, `gwtest:${randomBytes(4).toString('hex')}:`);
+    try {
+      const ipStep = { key: 'ip:a', spec: { capacity: 2, perMinute: 2 } };
+      const keyStep = { key: 'key:k', spec: { capacity: 5, perMinute: 5 } };
+      expect((await store.takeAll([ipStep, keyStep])).map((r) => [r.allowed, r.remaining])).toEqual([[true, 1], [true, 4]]);
+      expect((await store.takeAll([ipStep, keyStep])).map((r) => [r.allowed, r.remaining])).toEqual([[true, 0], [true, 3]]);
+      const refused = await store.takeAll([ipStep, keyStep]);
+      expect(refused).toHaveLength(1);
+      expect(refused[0]).toMatchObject({ allowed: false, remaining: 0, retryAfterS: 30 });
+      // The key bucket was not charged for the refused request.
+      expect((await store.take(keyStep.key, keyStep.spec)).remaining).toBe(2);
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('costs a warm credential one rate-limit call per request (both buckets), a cold one two', async () => {
+    const real = new RedisRateLimitStore(TEST_REDIS_URL, `gwtest:${randomBytes(4).toString('hex')}:`);
+    const calls: string[][] = [];
+    const counting = Object.assign(Object.create(real) as RedisRateLimitStore, {
+      takeAll: (steps: readonly BucketStep[]) => {
+        calls.push(steps.map((st) => st.key.split(':')[0]));
+        return real.takeAll(steps);
+      },
+    });
+    const g = await s.gatewayWith({}, { rateLimits: counting });
+    const key = await newBuyerKey(s.url, 'one-round-trip');
+    expect((await call(g.url, 'GET', '/api/v1/usage/me', { headers: { authorization: key.bearer } })).status).toBe(200);
+    expect(calls).toEqual([['ip'], ['key']]);
+    calls.length = 0;
+    const warm = await call(g.url, 'GET', '/api/v1/usage/me', { headers: { authorization: key.bearer } });
+    expect(warm.status).toBe(200);
+    expect(calls).toEqual([['ip', 'key']]);
+    // The key's bucket (60/min) is tighter than the IP's: its figures are the ones answered.
+    expect(warm.headers.get('ratelimit-limit')).toBe('60');
+    expect(warm.headers.get('ratelimit-remaining')).toBe('58');
   });
 
   it('does not limit health checks', async () => {

@@ -3,11 +3,14 @@ import { randomBytes } from 'node:crypto';
 import { InProcessBus } from '@platform/events';
 import { startService, RunningService } from '@platform/service';
 import { createLogger } from '@platform/telemetry';
+import { generateSigningKey } from '@platform/auth';
 import { freshDatabase, TEST_REDIS_URL, TEST_SECRET } from '@platform/testing';
 import { identityService, readConfig as readIdentityConfig } from '@platform/service-identity';
-import { readConfig, startGateway, RunningGateway, SERVICE_NAMES, ServiceName } from '../src';
+import { readConfig, startGateway, RunningGateway, SERVICE_NAMES, ServiceName, StartGatewayOptions } from '../src';
 
 export const BOOTSTRAP_ADMIN = `acf_GatewayAdmin0001:sec_${'Gw0Admin9z'.repeat(4)}`;
+/** Identity's user-token keys in these tests: gw-k2 signs, gw-k1 (the previous key) still verifies. */
+export const JWT_KEYS = [generateSigningKey('gw-k2'), generateSigningKey('gw-k1')];
 
 export interface Stub {
   name: string;
@@ -53,8 +56,8 @@ export interface Stack {
   stubs: Record<Exclude<ServiceName, 'identity'>, Stub>;
   gateway: RunningGateway;
   url: string;
-  /** Starts another gateway on the same identity, bus and stubs with extra settings. */
-  gatewayWith(env: Record<string, string>): Promise<RunningGateway>;
+  /** Starts another gateway on the same identity, bus and stubs with extra settings (and start options, e.g. a rate-limit store). */
+  gatewayWith(env: Record<string, string>, opts?: Omit<StartGatewayOptions, 'inProcessBus' | 'logger'>): Promise<RunningGateway>;
   stop(): Promise<void>;
 }
 
@@ -72,6 +75,7 @@ export async function startStack(prefix: string, gatewayEnv: Record<string, stri
       LOG_LEVEL: 'silent',
       OUTBOX_POLL_MS: '20',
       BOOTSTRAP_ADMIN_KEY: BOOTSTRAP_ADMIN,
+      JWT_SIGNING_KEYS: JSON.stringify(JWT_KEYS),
     }),
     { inProcessBus: bus, logger: createLogger('identity', 'silent') },
   );
@@ -92,8 +96,8 @@ export async function startStack(prefix: string, gatewayEnv: Record<string, stri
     ...Object.fromEntries(Object.values(stubs).map((s) => [`${s.name.toUpperCase()}_URL`, s.url])),
   };
   const started: RunningGateway[] = [];
-  const gatewayWith = async (env: Record<string, string>) => {
-    const g = await startGateway(readConfig({ ...baseEnv, ...env }), { inProcessBus: bus, logger: createLogger('gateway', 'silent') });
+  const gatewayWith = async (env: Record<string, string>, opts: Omit<StartGatewayOptions, 'inProcessBus' | 'logger'> = {}) => {
+    const g = await startGateway(readConfig({ ...baseEnv, ...env }), { ...opts, inProcessBus: bus, logger: createLogger('gateway', 'silent') });
     started.push(g);
     return g;
   };
