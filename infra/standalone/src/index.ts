@@ -9,6 +9,7 @@ import { StandaloneBus } from './bus';
 import { pgliteVersion, startEmbeddedDatabases } from './databases';
 import { lockDataFolder } from './lock';
 import { loadSecrets } from './secrets';
+import { startEmbeddedChain } from './chain';
 import { Env, envPrefix, FLEET_PORT_OFFSET, ServiceName, SERVICES } from './services';
 
 export { StandaloneBus } from './bus';
@@ -55,6 +56,8 @@ export interface Standalone {
   services: Record<ServiceName, StandaloneService>;
   /** Things an operator must know (printed loudly by main.ts). */
   warnings: string[];
+  /** The chain wallets uses: the embedded Hardhat node, or the one CHAIN_RPC_URL names; null when off. */
+  chain: { rpcUrl: string; usdcAddress: string | null; embedded: boolean } | null;
   /** Milliseconds spent in each start-up phase. */
   timings: Record<'template' | 'databases' | 'services' | 'gateway' | 'total', number>;
   stop(): Promise<void>;
@@ -91,6 +94,11 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
     const urlOf = (port: number) => `http://127.0.0.1:${port}`;
     const warnings: string[] = [];
 
+    // An embedded chain (Hardhat node + test USDC + faucet) unless CHAIN_RPC_URL names one or STANDALONE_CHAIN=off.
+    const chain = base.CHAIN_RPC_URL || base.STANDALONE_CHAIN === 'off' ? null : await startEmbeddedChain(base, secrets.values.TREASURY_PRIVATE_KEY);
+    if (chain) cleanups.push(() => chain.stop());
+    const chainEnv: Env = chain ? { CHAIN_RPC_URL: chain.rpcUrl, CHAIN_ID: String(chain.chainId), USDC_ADDRESS: chain.usdcAddress, DEV_FAUCET: 'true' } : {};
+
     // Defaults every part sees unless the environment says otherwise.
     const defaults: Env = {
       ...secrets.values,
@@ -99,6 +107,7 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
       OUTBOUND_ALLOW_HOSTS: LOOPBACK,
       PUBLIC_BASE_URL: `http://localhost:${ports.gateway}`,
       ...Object.fromEntries(SERVICES.map((s) => [`${envPrefix(s.name)}_URL`, urlOf(ports[s.name])])),
+      ...chainEnv,
     };
     const env: Env = { ...defaults, ...definedOnly(base) };
     if (!base.OUTBOUND_ALLOW_HOSTS) {
@@ -179,6 +188,7 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
       bus,
       services,
       warnings,
+      chain: chain ? { rpcUrl: chain.rpcUrl, usdcAddress: chain.usdcAddress, embedded: true } : base.CHAIN_RPC_URL ? { rpcUrl: base.CHAIN_RPC_URL, usdcAddress: base.USDC_ADDRESS ?? null, embedded: false } : null,
       timings,
       stop: () => (stopping ??= cleanUp()),
     };

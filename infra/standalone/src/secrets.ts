@@ -2,6 +2,7 @@ import { randomBytes, randomInt } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Env } from './services';
+import { generateSigningKey } from '@platform/auth';
 
 const ALNUM = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 const alnum = (n: number) => Array.from({ length: n }, () => ALNUM[randomInt(ALNUM.length)]).join('');
@@ -18,8 +19,14 @@ const GENERATED: Record<string, () => string> = {
   INTERNAL_TOKEN_SECRET: key256,
   KEY_HASH_SECRET: key256,
   WEBHOOK_SECRET_KEY: key256,
+  /** Wallets: the platform treasury on the chain (deploys the test USDC on the embedded chain, sponsors gas, relays). */
+  TREASURY_PRIVATE_KEY: () => `0x${randomBytes(32).toString('hex')}`,
+  /** Wallets: AES-256-GCM key of agent private keys at rest. */
+  WALLET_MASTER_KEY: key256,
   /** Identity inserts it (hashed) when absent: the operator's first admin key (spec 002 shape). */
   BOOTSTRAP_ADMIN_KEY: () => `acf_${alnum(16)}:sec_${alnum(40)}`,
+  /** Identity signs spec 001 user tokens with it (ES256); the gateway fetches the public half. */
+  JWT_SIGNING_KEYS: () => JSON.stringify([generateSigningKey()]),
 };
 
 export interface Secrets {

@@ -75,6 +75,25 @@ describe('standalone platform', () => {
     await eventually(async () => (await observations(p)).count === 1);
   });
 
+  it('runs an embedded chain with the test USDC and a faucet: wallet, faucet, fund, session, close', async () => {
+    const p = platform!;
+    expect(p.chain).toEqual({ rpcUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/), usdcAddress: expect.stringMatching(/^0x[0-9a-fA-F]{40}$/), embedded: true });
+    const post = async (path: string, body: unknown) => {
+      const r = await fetch(`${p.url}${path}`, { method: 'POST', headers: asBuyer(), body: JSON.stringify(body) });
+      return { status: r.status, body: (await r.json()) as Record<string, any> }; // eslint-disable-line @typescript-eslint/no-explicit-any
+    };
+    const agent = await post('/agents', { name: 'Standalone Bot' });
+    expect(agent.status).toBe(201);
+    const drip = await post('/dev/faucet', { address: agent.body.wallet_address, amount: '25000000' });
+    expect(drip).toEqual({ status: 200, body: expect.objectContaining({ tx_hash: expect.stringMatching(/^0x[0-9a-f]{64}$/) }) });
+    const funded = await post(`/agents/${agent.body.id}/fund`, { tx_hash: drip.body.tx_hash });
+    expect(funded.body).toMatchObject({ funded: true, amount: '25000000', gas_sponsored: true });
+    const session = await post('/sessions', { agent_wallet_id: agent.body.id, deposit_amount: 5 });
+    expect(session.body.session).toMatchObject({ status: 'open', deposit_amount: 5000000 });
+    const closed = await post(`/sessions/${session.body.session.id}/close`, {});
+    expect(closed.body.session).toMatchObject({ status: 'closed', refunded: 5000000 });
+  });
+
   it('keeps every database and the secrets across a stop and a start on the same folder', async () => {
     const secretBefore = secretOf(platform!);
     await platform!.stop();

@@ -9,6 +9,15 @@ import { agentOnboardedConsumer } from './events/consumers/agent-onboarded.consu
 import { internalRouter } from './http/internal.router';
 import { devBalanceRouter } from './http/dev-balance.router';
 import type { Config } from './config';
+import { creditPurchasesRepository } from './db/credit-purchases.repository';
+import { creditPurchaseService } from './domain/credit-purchases.service';
+import { stripePayments } from './clients/stripe.client';
+import { agentCreditsRouter, AGENT_CREDITS_PATH } from './http/agent-credits.router';
+import { stripeWebhookRouter, STRIPE_WEBHOOK_PATH } from './http/stripe-webhook.router';
+import { runtimeValidatedConsumer } from './events/consumers/runtime-validated.consumer';
+import { runtimeIncidentConsumer } from './events/consumers/runtime-incident.consumer';
+import { webhookDeliveredConsumer } from './events/consumers/webhook-delivered.consumer';
+import { buildAgentWallets } from './agent-wallets';
 
 export const walletsService: ServiceDefinition<Db, Config> = {
   name: 'wallets',
@@ -16,15 +25,41 @@ export const walletsService: ServiceDefinition<Db, Config> = {
   createDb,
   build(ctx) {
     const ledger = ledgerRepository(ctx.db, { maxConcurrentTx: ctx.config.LEDGER_TX_CONCURRENCY, maxQueuedTx: ctx.config.LEDGER_TX_QUEUE });
-    const events = walletEvents(ctx.outbox);
+    const events = walletEvents(ctx.outbox, ctx.name);
     const balances = balanceService({ ledger, events });
-    const credits = creditService({ ledger, events });
+    const creditPurchases = creditPurchasesRepository(ctx.db);
+    const credits = creditService({ ledger, events, recordShortfall: creditPurchases.recordShortfall });
+    // Credits and Stripe (spec 000); without both Stripe secrets purchases answer 503.
+    const c = ctx.config;
+    const purchases = creditPurchaseService({
+      purchases: creditPurchases,
+      credits,
+      ledger,
+      payments:
+        c.STRIPE_SECRET_KEY && c.STRIPE_WEBHOOK_SECRET
+          ? stripePayments({ secretKey: c.STRIPE_SECRET_KEY, webhookSecret: c.STRIPE_WEBHOOK_SECRET, apiBase: c.STRIPE_API_BASE, timeoutMs: c.STRIPE_TIMEOUT_MS })
+          : null,
+      packs: c.CREDIT_PACKS,
+      checkout: { successUrl: c.CREDITS_SUCCESS_URL, cancelUrl: c.CREDITS_CANCEL_URL, expiresMinutes: c.CREDITS_CHECKOUT_EXPIRES_MIN },
+      logger: ctx.logger,
+    });
+    const pricing = { validate_call: c.CREDIT_COST_VALIDATE_CALL, incident_created: c.CREDIT_COST_INCIDENT_CREATED, webhook_sent: c.CREDIT_COST_WEBHOOK_SENT };
+    const usage = { credits, pricing, logger: ctx.logger };
+    // Spec 001 agent wallets, policies and payment sessions on the chain; 503 without chain config.
+    const agentWallets = buildAgentWallets(ctx, ledger);
     return {
       mount(app) {
         app.use(internalRouter({ balances }));
+        app.use(agentCreditsRouter({ credits, purchases, pricing }));
+        app.use(stripeWebhookRouter({ purchases }));
         if (ctx.config.DEV_ROUTES) app.use(devBalanceRouter({ balances }));
+        agentWallets.mount(app);
       },
-      consumers: [agentOnboardedConsumer(credits)],
+      consumers: [agentOnboardedConsumer(credits), runtimeValidatedConsumer(usage), runtimeIncidentConsumer(usage), webhookDeliveredConsumer(usage), ...agentWallets.consumers],
+      rawPaths: [STRIPE_WEBHOOK_PATH, AGENT_CREDITS_PATH],
+      readiness: agentWallets.readiness,
+      onStart: agentWallets.onStart,
+      onStop: agentWallets.onStop,
     };
   },
 };

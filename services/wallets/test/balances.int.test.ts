@@ -1,3 +1,5 @@
+import type { AnyEnvelope } from '@platform/events';
+import { eventually } from '@platform/testing';
 import { Wallets, startWallets, fund, debit, refund, internalBalance, call, asBuyer, asService, ledgerCounts, unbalancedEntries, driftedAccounts } from './helpers';
 
 describe('prepaid balances: funding, debits, refunds', () => {
@@ -98,6 +100,29 @@ describe('prepaid balances: funding, debits, refunds', () => {
   });
 
   describe('debits (/internal)', () => {
+    it('writes the outbox row the outbox itself would (one-statement debit) and the relay publishes it', async () => {
+      await fund(w, 'buyer-env', '1.00');
+      const seen: AnyEnvelope[] = [];
+      await w.bus.subscribe({ group: 'test-env', types: ['payment.completed'], handler: async (e: AnyEnvelope) => void seen.push(e) });
+      expect((await debit(w, { usage_id: 'u-env', buyer_id: 'buyer-env', amount_micros: '7', provider_id: 'prov-env', service_id: 'svc-env' })).status).toBe(200);
+
+      const entry = await w.svc.db.ledgerEntry.findUniqueOrThrow({ where: { idempotencyKey: 'payment:u-env' } });
+      const row = await w.svc.db.outboxEvent.findFirstOrThrow({ where: { type: 'payment.completed', subject: 'buyer-env' } });
+      const env = row.envelope as Record<string, unknown>;
+      expect(env).toEqual({
+        id: row.id,
+        type: 'payment.completed',
+        version: expect.any(Number),
+        source: 'wallets',
+        time: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+        subject: 'buyer-env',
+        data: { payment_id: entry.id, usage_id: 'u-env', buyer_id: 'buyer-env', provider_id: 'prov-env', service_id: 'svc-env', amount_micros: '7', method: 'balance' },
+      });
+      const published = await eventually(() => seen.find((e) => e.id === row.id));
+      expect(published.data).toEqual(env.data);
+      expect(await eventually(async () => (await w.svc.db.outboxEvent.findUniqueOrThrow({ where: { id: row.id } })).publishedAt)).toBeInstanceOf(Date);
+    });
+
     it('moves the price from the buyer to the provider and stages payment.completed', async () => {
       await fund(w, 'buyer-d', '5.00');
       const r = await debit(w, { usage_id: 'u-d-1', buyer_id: 'buyer-d', amount_micros: '50000', provider_id: 'prov-d', service_id: 'svc-d' });
@@ -229,12 +254,46 @@ describe('prepaid balances: funding, debits, refunds', () => {
       expect((entry?.metadata as Record<string, string>).reverses_entry_id).toBe(debitEntry?.id);
     });
 
-    it('answers 404 for a usage_id that was never debited, changing nothing', async () => {
+    it('answers 404 for a usage_id that was never debited, moving no money, and voids it so a late debit is refused', async () => {
+      await fund(w, 'buyer-void', '1.00');
       const before = await ledgerCounts(w.svc.db);
       const r = await refund(w, 'u-never');
       expect(r.status).toBe(404);
       expect(r.body.detail).toMatch(/u-never/);
       expect(await ledgerCounts(w.svc.db)).toEqual(before);
+
+      // Metering gave up on a slow debit and asked for it back; the debit arriving afterwards must not charge.
+      const late = await debit(w, { usage_id: 'u-never', buyer_id: 'buyer-void', amount_micros: '300000', provider_id: 'p', service_id: 's' });
+      expect(late.status).toBe(409);
+      expect(late.body.detail).toMatch(/refunded before it was debited/);
+      expect(await internalBalance(w, 'buyer-void')).toBe('1000000');
+      expect(await ledgerCounts(w.svc.db)).toEqual(before);
+    });
+
+    it('a refund racing its debit leaves either both or neither: the buyer is never charged for an abandoned call', async () => {
+      await fund(w, 'buyer-race', '10.00');
+      const ids = Array.from({ length: 40 }, (_, i) => `u-race-${i}`);
+      const results = await Promise.all(
+        ids.map(async (id) => {
+          const [d] = await Promise.all([
+            debit(w, { usage_id: id, buyer_id: 'buyer-race', amount_micros: '100000', provider_id: 'p', service_id: 's' }),
+            refund(w, id),
+          ]);
+          return d.status;
+        }),
+      );
+      // Whatever the order, every debit that committed was refunded afterwards or was refused as void.
+      for (const id of ids) {
+        const debited = await w.svc.db.ledgerEntry.count({ where: { idempotencyKey: `payment:${id}` } });
+        const refunded = await w.svc.db.ledgerEntry.count({ where: { idempotencyKey: `refund:${id}` } });
+        const voided = await w.svc.db.debitVoid.count({ where: { usageId: id } });
+        // Debit first: the refund found and reversed it. Refund first: the id is void and nothing was debited.
+        expect({ id, debited, refunded, voided }).toEqual(debited ? { id, debited: 1, refunded: 1, voided: 0 } : { id, debited: 0, refunded: 0, voided: 1 });
+      }
+      // Retried refunds change nothing more.
+      for (const id of ids) await refund(w, id);
+      expect(await internalBalance(w, 'buyer-race')).toBe('10000000');
+      expect(results.every((s) => s === 200 || s === 409)).toBe(true);
     });
   });
 

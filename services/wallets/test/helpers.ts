@@ -14,7 +14,7 @@ export interface Wallets {
 }
 
 /** Wallets on a fresh PostgreSQL database with an in-process bus, as standalone mode runs it. */
-export async function startWallets(opts: { devRoutes?: boolean } = {}): Promise<Wallets> {
+export async function startWallets(opts: { devRoutes?: boolean; env?: Record<string, string> } = {}): Promise<Wallets> {
   const db = await freshDatabase('wallets');
   const bus = new InProcessBus();
   const config = readConfig({
@@ -23,6 +23,7 @@ export async function startWallets(opts: { devRoutes?: boolean } = {}): Promise<
     PORT: '0',
     LOG_LEVEL: process.env.WALLETS_TEST_LOG ?? 'silent',
     DEV_ROUTES: opts.devRoutes === false ? 'false' : 'true',
+    ...(opts.env ?? {}),
   });
   const svc = await startService(walletsService, config, { inProcessBus: bus, logger: createLogger('wallets', process.env.WALLETS_TEST_LOG ?? 'silent') });
   return {

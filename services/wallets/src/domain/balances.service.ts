@@ -96,46 +96,44 @@ export function balanceService(deps: { ledger: LedgerRepository; events: WalletE
      * conflict. Not enough balance is a 402 that writes nothing.
      */
     async debit(req: DebitRequest): Promise<DebitResult> {
-      try {
-        return await ledger.transaction(async (tx) => {
-          const r = await ledger.post(tx, {
-            idempotencyKey: debitKey(req.usageId),
-            kind: 'payment',
-            metadata: {
-              usage_id: req.usageId,
-              buyer_id: req.buyerId,
-              provider_id: req.providerId,
-              service_id: req.serviceId,
-              amount_micros: req.amountMicros.toString(),
-              method: 'balance',
-            },
-            postings: [
-              { account: buyerBalance(req.buyerId), amount: -req.amountMicros },
-              { account: providerPayable(req.providerId), amount: req.amountMicros },
-            ],
-          });
-          if (r.duplicate) {
-            const m = r.entry.metadata;
-            if (m.buyer_id !== req.buyerId || m.provider_id !== req.providerId || m.service_id !== req.serviceId || m.amount_micros !== req.amountMicros.toString()) {
-              throw new AppError('CONFLICT', `usage_id ${req.usageId} was already debited with a different buyer, provider, service or amount`);
-            }
-          } else {
-            await events.paymentCompleted(tx, {
-              payment_id: r.entry.id,
-              usage_id: req.usageId,
-              buyer_id: req.buyerId,
-              provider_id: req.providerId,
-              service_id: req.serviceId,
-              amount_micros: req.amountMicros.toString(),
-              method: 'balance',
-            });
-          }
-          return { usageId: req.usageId, debitedMicros: req.amountMicros, balanceMicros: balanceAfter(r.entry, buyerBalance(req.buyerId)), duplicate: r.duplicate };
-        });
-      } catch (err) {
-        if (err instanceof InsufficientFundsError) throw insufficient(err);
-        throw err;
+      // One round trip: the ledger_debit function does lock, void check, claim, conditional
+      // UPDATE, postings and outbox row (see ledger.repository debit).
+      const entryId = randomUUID();
+      const amount = req.amountMicros.toString();
+      const envelope = events.paymentCompletedEnvelope({
+        payment_id: entryId,
+        usage_id: req.usageId,
+        buyer_id: req.buyerId,
+        provider_id: req.providerId,
+        service_id: req.serviceId,
+        amount_micros: amount,
+        method: 'balance',
+      });
+      const r = await ledger.debit({
+        usageId: req.usageId,
+        entryId,
+        idempotencyKey: debitKey(req.usageId),
+        metadata: { usage_id: req.usageId, buyer_id: req.buyerId, provider_id: req.providerId, service_id: req.serviceId, amount_micros: amount, method: 'balance' },
+        postings: [
+          { account: buyerBalance(req.buyerId), amount: -req.amountMicros },
+          { account: providerPayable(req.providerId), amount: req.amountMicros },
+        ],
+        envelope,
+      });
+      if (r.status === 'voided') throw new AppError('CONFLICT', `usage_id ${req.usageId} was refunded before it was debited; it cannot be charged`);
+      if (r.status === 'insufficient') throw insufficient(new InsufficientFundsError(r.account, r.available, r.required));
+      if (r.status === 'refused') throw new Error(`balance debit ${req.usageId} refused as a session debit: ${r.code}`);
+      if (r.status === 'duplicate') {
+        const m = r.metadata;
+        if (m.buyer_id !== req.buyerId || m.provider_id !== req.providerId || m.service_id !== req.serviceId || m.amount_micros !== amount) {
+          throw new AppError('CONFLICT', `usage_id ${req.usageId} was already debited with a different buyer, provider, service or amount`);
+        }
+      } else {
+        events.published();
       }
+      const balance = r.balanceAfter(buyerBalance(req.buyerId));
+      if (balance === undefined) throw new Error(`entry ${r.entryId} has no posting on ${req.buyerId}/buyer_balance`);
+      return { usageId: req.usageId, debitedMicros: req.amountMicros, balanceMicros: balance, duplicate: r.status === 'duplicate' };
     },
 
     /**
@@ -143,9 +141,15 @@ export function balanceService(deps: { ledger: LedgerRepository; events: WalletE
      * the provider's payable gives it up. Replays answer the first refund.
      */
     async refund(usageId: string): Promise<RefundResult> {
-      return ledger.transaction(async (tx) => {
+      const result = await ledger.transaction(async (tx): Promise<RefundResult | 'voided'> => {
+        await ledger.lockUsage(tx, usageId);
         const debit = await ledger.findEntry(debitKey(usageId), tx);
-        if (!debit) throw new AppError('NOT_FOUND', `No debit for usage_id ${usageId}`);
+        if (!debit) {
+          // Metering gave up on a debit still queued here: void the id so that debit, when it
+          // arrives, is refused and the abandoned call is never charged.
+          await ledger.voidUsage(tx, usageId);
+          return 'voided';
+        }
         const buyerId = String(debit.metadata.buyer_id);
         const providerId = String(debit.metadata.provider_id);
         const amount = BigInt(String(debit.metadata.amount_micros));
@@ -167,6 +171,9 @@ export function balanceService(deps: { ledger: LedgerRepository; events: WalletE
         });
         return { usageId, refundedMicros: amount, balanceMicros: balanceAfter(r.entry, buyerBalance(buyerId)), duplicate: r.duplicate };
       });
+      // Thrown after the commit: the void must stay written although the answer is a 404.
+      if (result === 'voided') throw new AppError('NOT_FOUND', `No debit for usage_id ${usageId}; it is now void and a later debit of it is refused`);
+      return result;
     },
 
     balanceOf: (ownerId: string) => ledger.balanceOf(buyerBalance(ownerId)),

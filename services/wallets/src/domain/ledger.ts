@@ -15,17 +15,32 @@ export const ACCOUNT_KINDS = [
   'credits',
   /** Contra account of credits the platform gave away (onboarding grants); goes negative. */
   'credit_grants',
+  /** Contra account of credits sold through Stripe (credit packs); goes negative. */
+  'credit_sales',
+  /** Credits an owner has used up (validate calls, incidents, webhooks); only grows. */
+  'credit_usage',
+  /**
+   * An agent wallet (owner = agent id) as far as the platform moved money through it: fundings
+   * in, session deposits and payments out. The chain holds the truth (money sent to the
+   * address directly is not here), so it is not guarded. Also ETH (gwei) for sponsored gas.
+   */
+  'agent_wallet',
+  /** A payment session's deposit held by the treasury (owner = session id); debited per call. Never negative. */
+  'session_balance',
+  /** Contra account of gas (ETH, gwei) the treasury gave agents; goes negative. */
+  'platform_gas',
 ] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 
-export const CURRENCIES = ['USDC', 'CREDIT'] as const;
+/** ETH amounts are gwei (gas sponsorship); wei would overflow BIGINT sums. */
+export const CURRENCIES = ['USDC', 'CREDIT', 'ETH'] as const;
 export type Currency = (typeof CURRENCIES)[number];
 
-export const ENTRY_KINDS = ['fund', 'payment', 'refund', 'credit_grant'] as const;
+export const ENTRY_KINDS = ['fund', 'payment', 'refund', 'credit_grant', 'credit_purchase', 'credit_consumption', 'drain', 'session_deposit', 'session_refund', 'gas_sponsor'] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 /** Kinds debited only by a conditional UPDATE; the migration's CHECK constraint mirrors this set. */
-export const NON_NEGATIVE_KINDS: ReadonlySet<AccountKind> = new Set<AccountKind>(['buyer_balance', 'credits']);
+export const NON_NEGATIVE_KINDS: ReadonlySet<AccountKind> = new Set<AccountKind>(['buyer_balance', 'credits', 'session_balance']);
 
 export interface AccountRef {
   ownerId: string;
