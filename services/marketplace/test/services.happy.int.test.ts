@@ -25,7 +25,7 @@ describe('marketplace service registry (spec 002)', () => {
   });
   afterAll(() => m.stop());
 
-  it('registers the spec example and answers the spec object, with the endpoint for its owner', async () => {
+  it('registers the spec example and answers exactly the spec object (the private endpoint is not echoed)', async () => {
     const r = await call(base, 'POST', '/api/v1/services', { as: provider, body: sentimentApi() });
     expect(r.status).toBe(201);
     expect(r.body).toEqual({
@@ -33,7 +33,6 @@ describe('marketplace service registry (spec 002)', () => {
       provider_id: 'my-agent',
       name: 'Sentiment Analysis API',
       description: 'Analyze text sentiment with confidence scores',
-      endpoint: 'https://my-api.example.com/v1',
       pricing: { price_per_call: '0.05', currency: 'USDC', payment_method: 'x402', free_tier_calls: 50 },
       status: 'active',
       category: 'ai',
@@ -43,6 +42,7 @@ describe('marketplace service registry (spec 002)', () => {
     });
     const row = await m.svc.db.service.findUniqueOrThrow({ where: { id: r.body.id } });
     expect(row.priceMicros).toBe(50_000n);
+    expect(row.endpoint).toBe('https://my-api.example.com/v1');
   });
 
   it('stages service.registered in the outbox and delivers it to subscribers', async () => {
@@ -86,12 +86,11 @@ describe('marketplace service registry (spec 002)', () => {
     });
   });
 
-  it('gets one service publicly, without its private endpoint', async () => {
+  it('gets one service publicly, in the register shape, without its private endpoint', async () => {
     const created = await call(base, 'POST', '/api/v1/services', { as: provider, body: sentimentApi({ name: 'Public view' }) });
     const r = await call(base, 'GET', `/api/v1/services/${created.body.id}`);
     expect(r.status).toBe(200);
-    const { endpoint: _private, ...publicShape } = created.body;
-    expect(r.body).toEqual(publicShape);
+    expect(r.body).toEqual(created.body);
     expect(r.body.endpoint).toBeUndefined();
   });
 
@@ -163,7 +162,6 @@ describe('marketplace service registry (spec 002)', () => {
     expect(r.body).toMatchObject({
       id: created.body.id,
       name: 'Patched',
-      endpoint: 'https://new.example.com/api',
       status: 'paused',
       tags: ['x'],
       description: created.body.description,

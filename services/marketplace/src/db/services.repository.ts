@@ -53,6 +53,10 @@ export function servicesRepository(db: Db) {
       }
       return db.service.findMany({ where, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], take: f.limit, skip: f.offset });
     },
+    /** A provider's own services in every status, newest first. */
+    listByProvider: (providerId: string, q: { limit: number; offset: number }) =>
+      db.service.findMany({ where: { providerId }, orderBy: [{ createdAt: 'desc' }, { id: 'asc' }], take: q.limit, skip: q.offset }),
+    countByProvider: (providerId: string, status?: string) => db.service.count({ where: { providerId, ...(status ? { status } : {}) } }),
   };
 }
 export type ServicesRepository = ReturnType<typeof servicesRepository>;

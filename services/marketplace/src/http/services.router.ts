@@ -1,45 +1,11 @@
 import { Router } from 'express';
-import { AppError, errorFamily, principalOf, requireRole, validate } from '@platform/http';
-import { formatUsd } from '@platform/money';
+import { errorFamily, principalOf, requireRole, validate } from '@platform/http';
 import type { ServiceRegistry } from '../domain/services.service';
-import type { ServiceRow, ServiceChanges } from '../db/services.repository';
+import type { ServiceChanges } from '../db/services.repository';
 import { CreateServiceBody, ListServicesQuery, UpdateServiceBody } from './services.schemas';
+import { renderService, uuidParam } from './render';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-/** Spec 002 prints times as "2026-03-19T10:00:00+00:00". */
-export const isoOffset = (d: Date) => d.toISOString().replace(/\.\d{3}Z$/, '+00:00');
-
-/**
- * The spec 002 service object. `endpoint` is the provider's private upstream, so it is shown
- * only to the owner (POST and PATCH replies), never in public reads.
- */
-export function renderService(s: ServiceRow, opts: { withEndpoint?: boolean } = {}) {
-  return {
-    id: s.id,
-    provider_id: s.providerId,
-    name: s.name,
-    description: s.description,
-    ...(opts.withEndpoint ? { endpoint: s.endpoint } : {}),
-    pricing: {
-      price_per_call: formatUsd(s.priceMicros),
-      currency: 'USDC',
-      payment_method: s.paymentMethod,
-      free_tier_calls: s.freeTierCalls,
-    },
-    status: s.status,
-    category: s.category,
-    tags: s.tags,
-    created_at: isoOffset(s.createdAt),
-    updated_at: isoOffset(s.updatedAt),
-  };
-}
-
-/** An id that is not a UUID names no service; answering 404 keeps ids opaque. */
-function serviceId(raw: string | string[] | undefined): string {
-  if (typeof raw !== 'string' || !UUID.test(raw)) throw new AppError('NOT_FOUND', 'Service not found');
-  return raw.toLowerCase();
-}
+const serviceId = (raw: string | string[] | undefined) => uuidParam(raw, 'Service');
 
 export function servicesRouter(deps: { registry: ServiceRegistry }): Router {
   const { registry } = deps;
@@ -58,7 +24,7 @@ export function servicesRouter(deps: { registry: ServiceRegistry }): Router {
       category: b.category,
       tags: b.tags,
     });
-    res.status(201).json(renderService(s, { withEndpoint: true }));
+    res.status(201).json(renderService(s));
   });
 
   r.get('/api/v1/services', validate({ query: ListServicesQuery }), async (_req, res) => {
@@ -86,7 +52,7 @@ export function servicesRouter(deps: { registry: ServiceRegistry }): Router {
       freeTierCalls: b.free_tier_calls,
     };
     const s = await registry.update(principalOf(req), serviceId(req.params.service_id), changes);
-    res.json(renderService(s, { withEndpoint: true }));
+    res.json(renderService(s));
   });
 
   r.delete('/api/v1/services/:service_id', requireRole('provider', 'admin'), async (req, res) => {
