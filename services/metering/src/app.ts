@@ -4,6 +4,12 @@ import { createDb, Db } from './db/client';
 import { servicePricesRepository } from './db/service-prices.repository';
 import { usageRepository } from './db/usage.repository';
 import { walletsClient } from './clients/wallets.client';
+import { walletsSignerClient } from './clients/signer.client';
+import { usdcAuthorizations } from './clients/usdc.client';
+import { x402PaymentsRepository } from './db/x402-payments.repository';
+import { createUpstreamPayments } from './domain/upstream-payment';
+import { externalFetchRouter, EXTERNAL_PREFIX } from './http/external-fetch.router';
+import { servicesRouter, SERVICES_PREFIX } from './http/services.router';
 import { createMetering } from './domain/metering.service';
 import { refundSweeper } from './domain/refund-sweeper';
 import { meteringPublishers } from './events/publishers';
@@ -11,6 +17,7 @@ import { serviceCatalogueConsumer } from './events/consumers/service-catalogue.c
 import { createForwarder } from './upstream/forwarder';
 import { proxyRouter, PROXY_PREFIX } from './http/proxy.router';
 import { usageRouter } from './http/usage.router';
+import { agentPayRouter } from './http/agent-pay.router';
 import type { Config } from './config';
 
 export const meteringService: ServiceDefinition<Db, Config> = {
@@ -20,22 +27,39 @@ export const meteringService: ServiceDefinition<Db, Config> = {
   build(ctx) {
     const { config } = ctx;
     const prices = servicePricesRepository(ctx.db);
+    const wallets = walletsClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: config.WALLETS_TIMEOUT_MS });
+    const x402Payments = x402PaymentsRepository(ctx.db);
+    const authorizations = config.CHAIN_RPC_URL ? usdcAuthorizations({ rpcUrl: config.CHAIN_RPC_URL, usdcAddress: config.USDC_ADDRESS, chainId: config.CHAIN_ID }) : undefined;
     const metering = createMetering({
       prices,
       usage: usageRepository(ctx.db),
-      wallets: walletsClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: config.WALLETS_TIMEOUT_MS }),
+      wallets,
       events: meteringPublishers(ctx.outbox),
       logger: ctx.logger,
       // Longer than any live call can stay pending: the debit, the provider's first byte, and slack.
-      staleAfterMs: config.WALLETS_TIMEOUT_MS + config.UPSTREAM_TIMEOUT_MS + 60_000,
+      staleAfterMs: config.PENDING_STALE_MS,
+      payments: x402Payments,
+      authorizations,
+    });
+    const payments = createUpstreamPayments({
+      store: x402Payments,
+      // Signing may top the agent's wallet up on chain first (wallets' auto top-up): give it time.
+      signer: walletsSignerClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: Math.max(config.WALLETS_TIMEOUT_MS, 15_000) }),
+      settings: { network: config.X402_NETWORK, chainId: config.CHAIN_ID, asset: config.USDC_ADDRESS },
+      authorizations,
     });
     const forwarder = createForwarder({ allowHosts: config.OUTBOUND_ALLOW_HOSTS, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
     const sweeper = refundSweeper(metering, { everyMs: config.REFUND_SWEEP_MS, logger: ctx.logger });
+    const buffered = { metering, wallets, forwarder, payments, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS, maxResponseBytes: config.EXTERNAL_FETCH_MAX_BYTES };
     return {
-      rawPaths: [PROXY_PREFIX],
+      // Bodies streamed (proxy) or parsed by the route itself, so a malformed one gets its family's error shape.
+      rawPaths: [PROXY_PREFIX, EXTERNAL_PREFIX, SERVICES_PREFIX],
       mount(app) {
-        app.use(proxyRouter({ metering, forwarder, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS }));
+        app.use(proxyRouter({ metering, forwarder, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS, wallets, payments }));
+        app.use(externalFetchRouter(buffered));
+        app.use(servicesRouter(buffered));
         app.use(usageRouter({ metering }));
+        app.use(agentPayRouter({ publicBaseUrl: config.PUBLIC_BASE_URL, chainId: config.CHAIN_ID, network: config.X402_NETWORK, usdcAddress: config.USDC_ADDRESS }));
       },
       consumers: [serviceCatalogueConsumer(prices)],
       async onStart() {
@@ -44,6 +68,7 @@ export const meteringService: ServiceDefinition<Db, Config> = {
       async onStop() {
         await sweeper.stop();
         forwarder.close();
+        authorizations?.close();
       },
     };
   },

@@ -103,7 +103,7 @@ describe('metering proxy: refusals and provider failures', () => {
     await m.svc.db.usageRecord.create({
       data: {
         id, buyerId: buyer.owner_id, serviceId: svc.service_id, providerId: svc.provider_id, method: 'GET', path: '/x',
-        amountMicros: 50_000n, freeTier: false, paymentMethod: 'balance', status: 'pending', idempotencyKey: 'crashed-key',
+        amountMicros: 50_000n, freeTier: false, paymentMethod: 'balance', chargeMethod: 'balance', status: 'pending', idempotencyKey: 'crashed-key',
         createdAt: new Date(Date.now() - 10 * 60_000),
       },
     });

@@ -156,6 +156,7 @@ describe('metering proxy: billing and forwarding (spec 002 Payment Proxy)', () =
           upgrade: 'h2c',
           'x-forwarded-for': '203.0.113.9',
           'x-internal-service': 'gateway',
+          'x-client-request-id': 'client-7',
           'x-custom-ok': 'kept',
           'content-type': 'text/plain',
         },
@@ -163,7 +164,7 @@ describe('metering proxy: billing and forwarding (spec 002 Payment Proxy)', () =
       expect(r.status).toBe(200);
       expect(r.text).toBe('fine');
       const got = up.requests.at(-1)!.headers;
-      for (const h of ['authorization', 'x-api-key', 'cookie', 'x-internal-principal', 'x-internal-service', 'x-hop-custom', 'keep-alive', 'proxy-authorization', 'proxy-foo', 'te', 'upgrade', 'x-forwarded-for']) {
+      for (const h of ['authorization', 'x-api-key', 'cookie', 'x-internal-principal', 'x-internal-service', 'x-client-request-id', 'x-hop-custom', 'keep-alive', 'proxy-authorization', 'proxy-foo', 'te', 'upgrade', 'x-forwarded-for']) {
         expect([h, got[h]]).toEqual([h, undefined]);
       }
       expect(got.connection ?? '').not.toMatch(/x-hop-custom/);
@@ -182,7 +183,7 @@ describe('metering proxy: billing and forwarding (spec 002 Payment Proxy)', () =
     }
   });
 
-  it('replays a repeated Idempotency-Key or X-Request-ID without charging or calling again', async () => {
+  it("replays a repeated Idempotency-Key or client X-Request-ID (X-Client-Request-ID from the gateway) without charging or calling again", async () => {
     let n = 0;
     const up = await startUpstream((_req, _body, res) => {
       n++;
@@ -196,7 +197,7 @@ describe('metering proxy: billing and forwarding (spec 002 Payment Proxy)', () =
       const buyer = principal('buyer-idem');
       m.wallets.fund(buyer.owner_id, 100_000n);
       const path = `/api/v1/proxy/${svc.service_id}/do`;
-      for (const header of ['idempotency-key', 'x-request-id']) {
+      for (const header of ['idempotency-key', 'x-client-request-id']) {
         const key = `${header}-key-1`;
         const first = await request(base, 'POST', path, { as: buyer, body: 'a', headers: { [header]: key } });
         expect(first.status).toBe(202);
@@ -219,6 +220,15 @@ describe('metering proxy: billing and forwarding (spec 002 Payment Proxy)', () =
         expect(other.status).toBe(409);
         expect(other.json().detail).toMatch(/different request/);
       }
+      // The gateway's own X-Request-ID (made up when the client sent none) is no key: two charges.
+      m.wallets.fund(buyer.owner_id, 60_000n);
+      const before = m.wallets.balance(buyer.owner_id);
+      const one = await request(base, 'POST', path, { as: buyer, body: 'a', headers: { 'x-request-id': 'gateway-made-1' } });
+      const two = await request(base, 'POST', path, { as: buyer, body: 'a', headers: { 'x-request-id': 'gateway-made-1' } });
+      expect([one.status, two.status]).toEqual([202, 202]);
+      expect(two.headers['x-acf-replayed']).toBeUndefined();
+      expect(two.headers['x-acf-usage-id']).not.toBe(one.headers['x-acf-usage-id']);
+      expect(m.wallets.balance(buyer.owner_id)).toBe(before - 60_000n);
       // Another buyer's identical key is theirs alone.
       const stranger = principal('buyer-idem-2');
       m.wallets.fund(stranger.owner_id, 100_000n);

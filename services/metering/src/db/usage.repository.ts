@@ -14,6 +14,10 @@ export interface NewUsage {
   amountMicros: bigint;
   freeTier: boolean;
   paymentMethod: string;
+  chargeMethod: string;
+  channel: string;
+  agentId: string | null;
+  sessionId: string | null;
   idempotencyKey: string | null;
 }
 
@@ -59,6 +63,20 @@ export function usageRepository(db: Db) {
       const r = await tx.usageRecord.updateMany({ where: { id, status: 'pending' }, data });
       return r.count === 1;
     },
+    /**
+     * Takes over a call left `unsettled` (an x402 payment sent, no answer): back to pending for
+     * the client's retry with the same key; false when another retry took it first.
+     */
+    async claimUnsettled(id: string): Promise<boolean> {
+      const r = await db.usageRecord.updateMany({ where: { id, status: 'unsettled' }, data: { status: 'pending' } });
+      return r.count === 1;
+    },
+    /** Moves a pending or unsettled record to its outcome (the sweeper closes unsettled ones). */
+    async settleUnsettled(id: string, data: Prisma.UsageRecordUpdateManyMutationInput, tx: Tx | Db = db): Promise<boolean> {
+      const r = await tx.usageRecord.updateMany({ where: { id, status: 'unsettled' }, data });
+      return r.count === 1;
+    },
+    unsettled: (take: number) => db.usageRecord.findMany({ where: { status: 'unsettled' }, orderBy: { createdAt: 'asc' }, take }),
     storeBody: (id: string, body: Uint8Array<ArrayBuffer>) => db.usageRecord.update({ where: { id }, data: { responseBody: body } }),
     markRefunded: (id: string) => db.usageRecord.updateMany({ where: { id, refund: 'pending' }, data: { refund: 'done' } }),
 

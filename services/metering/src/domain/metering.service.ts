@@ -1,35 +1,71 @@
 import { randomUUID } from 'node:crypto';
 import type { OutgoingHttpHeaders } from 'node:http';
-import { AppError } from '@platform/http';
+import { AppError, ErrorCode } from '@platform/http';
 import type { Logger } from '@platform/telemetry';
 import type { ServicePricesRepository, ServicePriceRow } from '../db/service-prices.repository';
 import { isUniqueViolation, UsageRepository, UsageRow, UsageSummary } from '../db/usage.repository';
 import type { MeteringPublishers } from '../events/publishers';
 import { WalletsClient, WalletsUnavailable } from '../clients/wallets.client';
+import type { AuthorizationLedger, X402PaymentStore } from './x402.service';
+import { externalServiceName, matchEndpoint } from './service-names';
 
 /** Largest provider response kept for idempotent replays. */
 export const REPLAY_MAX_BYTES = 256 * 1024;
 
+/** proxy: spec 002 `/api/v1/proxy`; external: spec 001 `POST /external/fetch`; service: spec 001 `/services/{slug}`. */
+export type Channel = 'proxy' | 'external' | 'service';
+/** What is charged before forwarding, and refunded when the call is not served. */
+export type ChargeMethod = 'balance' | 'session' | 'free_tier' | 'none';
+/** How a call was paid in the end: an upstream's x402 challenge paid from the agent wallet replaces the charge. */
+export type PaymentMethod = ChargeMethod | 'x402';
+
+/** A service a call goes to: a registered one (read model), or an external URL no registered service covers. */
+export interface PricedService {
+  serviceId: string;
+  providerId: string;
+  name: string;
+  /** The name policies and session debits know it by: the slug, or the external URL's host name. */
+  policyName: string;
+  endpoint: string;
+  /** Micro-USDC per call. */
+  priceMicros: bigint;
+  freeTierCalls: number;
+  category: string;
+  registered: boolean;
+}
+
 export interface CallInput {
   buyerId: string;
+  /** The caller's organization: a session belongs to org_id ?? owner_id (wallets checks). */
+  orgId: string | null;
   method: string;
-  /** The buyer's path below the service, for the record and for matching replays. */
+  /** The buyer's path below the service (or the external URL), for the record and for matching replays. */
   path: string;
   idempotencyKey: string | null;
   requestId: string;
+  channel: Channel;
+  /** X-Session-Id: the price comes from this payment session instead of the prepaid balance. */
+  sessionId: string | null;
+  /** The agent wallet (resolved X-Agent-Wallet) the call is made for; it pays upstream x402 challenges. */
+  agentId: string | null;
 }
 
 /** A call that may go to the provider: its usage record exists and its price is paid. */
 export interface Charge {
   usageId: string;
   buyerId: string;
-  service: ServicePriceRow;
+  service: PricedService;
   amountMicros: bigint;
   freeTier: boolean;
-  /** balance (prepaid, debited through wallets) | free_tier | none (a service priced at 0) */
-  paymentMethod: 'balance' | 'free_tier' | 'none';
-  /** Whether wallets may hold a debit for this call, i.e. whether a failure must refund it. */
+  chargeMethod: ChargeMethod;
+  /** Whether wallets may hold a debit (balance or session) for this call, i.e. whether not serving it must refund it. */
   debited: boolean;
+  sessionId: string | null;
+  sessionRemainingMicros: bigint | null;
+  agentId: string | null;
+  channel: Channel;
+  /** A retry taking over an `unsettled` call: its x402 payment was sent before and may have settled. */
+  resumed: boolean;
 }
 
 export type Started = { kind: 'replay'; record: UsageRow } | { kind: 'charged'; charge: Charge };
@@ -39,13 +75,36 @@ export interface Outcome {
   latencyMs: number;
 }
 
+/** How a served call is billed: its price, nothing (an upstream 402 nobody paid), or an x402 payment instead. */
+export type Billing = { kind: 'price' } | { kind: 'waived' } | { kind: 'x402'; costMicros: bigint };
+
+const debitedBy = (m: string) => m === 'balance' || m === 'session';
+
+/** Wallets' refusal status → the error code answered (same status, the route family's shape). */
+const REFUSAL_CODE: Record<number, ErrorCode> = { 402: 'PAYMENT_REQUIRED', 403: 'FORBIDDEN', 404: 'NOT_FOUND', 409: 'CONFLICT' };
+
+export const priced = (s: ServicePriceRow): PricedService => ({
+  serviceId: s.serviceId,
+  providerId: s.providerId,
+  name: s.name,
+  policyName: s.slug || s.serviceId,
+  endpoint: s.endpoint,
+  priceMicros: s.priceMicros,
+  freeTierCalls: s.freeTierCalls,
+  category: s.category,
+  registered: true,
+});
+
 /**
- * The metering rules (spec 002 "Payment Proxy", steps 2-6): price lookup, free tier, charge,
+ * The metering rules (spec 002 "Payment Proxy", steps 2-6, and spec 001's session-paid and
+ * external calls): price lookup, free tier, charge (prepaid balance or payment session),
  * usage record and the service.called event. Forwarding itself is the HTTP layer's job.
  *
  * Invariants: the usage record is written before any debit, so a crash leaves a trace the
- * sweeper can refund; every debit of a call that did not reach the provider is refunded;
- * each forwarded call commits its record and its one event together.
+ * sweeper can refund; every debit of a call that was not served is refunded; each forwarded
+ * call commits its record and its one event together; a call whose x402 payment was sent but
+ * not answered stays `unsettled` (never refunded, never paid again) until a retry with its key
+ * or the sweeper settles it.
  */
 export function createMetering(deps: {
   prices: ServicePricesRepository;
@@ -55,14 +114,24 @@ export function createMetering(deps: {
   logger: Logger;
   /** After this long a pending record belongs to a call that died with its process. */
   staleAfterMs: number;
+  /** x402 payments by usage id: a stale call whose payment was sent becomes `unsettled`, not abandoned. */
+  payments?: Pick<X402PaymentStore, 'find' | 'finish'>;
+  /** USDC authorizationState; without it `unsettled` calls wait for reconciliation. */
+  authorizations?: AuthorizationLedger;
+  now?: () => number;
 }) {
   const { prices, usage, wallets, events, logger } = deps;
+  const now = deps.now ?? Date.now;
 
-  function replayOf(prior: UsageRow, serviceId: string, input: CallInput): Started {
+  function replayable(prior: UsageRow, serviceId: string, input: CallInput): void {
     if (prior.serviceId !== serviceId || prior.method !== input.method || prior.path !== input.path) {
       throw new AppError('CONFLICT', 'This idempotency key was already used for a different request; use a new key');
     }
-    if (prior.status === 'pending') throw new AppError('CONFLICT', 'A request with this idempotency key is still in progress; retry shortly');
+  }
+
+  function replayOf(prior: UsageRow, serviceId: string, input: CallInput): Started {
+    replayable(prior, serviceId, input);
+    if (prior.status === 'pending' || prior.status === 'unsettled') throw new AppError('CONFLICT', 'A request with this idempotency key is still in progress; retry shortly');
     if (prior.responseBody === null || prior.statusCode === null) {
       throw new AppError(
         'CONFLICT',
@@ -72,58 +141,149 @@ export function createMetering(deps: {
     return { kind: 'replay', record: prior };
   }
 
-  async function refundNow(usageId: string): Promise<void> {
+  /** A retry of a call left unsettled: the same usage id, its charge still held, its x402 payment resent as it was. */
+  async function resume(prior: UsageRow, service: PricedService, input: CallInput): Promise<Started> {
+    replayable(prior, service.serviceId, input);
+    if (!(await usage.claimUnsettled(prior.id))) return replayOf((await usage.findById(prior.id)) ?? prior, service.serviceId, input);
+    return {
+      kind: 'charged',
+      charge: {
+        usageId: prior.id,
+        buyerId: prior.buyerId,
+        service,
+        amountMicros: prior.amountMicros,
+        freeTier: prior.freeTier,
+        chargeMethod: prior.chargeMethod as ChargeMethod,
+        debited: debitedBy(prior.chargeMethod),
+        sessionId: prior.sessionId,
+        sessionRemainingMicros: prior.sessionRemainingMicros,
+        agentId: prior.agentId,
+        channel: prior.channel as Channel,
+        resumed: true,
+      },
+    };
+  }
+
+  async function refundNow(r: { usageId: string; chargeMethod: string; sessionId: string | null }): Promise<void> {
     try {
-      await wallets.refund(usageId);
-      await usage.markRefunded(usageId);
+      if (r.chargeMethod === 'session') await wallets.sessionRefund(r.sessionId!, r.usageId);
+      else await wallets.refund(r.usageId);
+      await usage.markRefunded(r.usageId);
     } catch (err) {
-      logger.warn({ err: String(err), usage_id: usageId }, 'refund not taken yet; the sweeper retries it');
+      logger.warn({ err: String(err), usage_id: r.usageId }, 'refund not taken yet; the sweeper retries it');
     }
   }
 
-  /** Closes a call that never got a provider answer: nothing is billed, no event, the key is freed. */
-  async function abandon(c: Pick<Charge, 'usageId' | 'buyerId' | 'freeTier' | 'debited'> & { serviceId: string }): Promise<void> {
+  type Closable = { usageId: string; buyerId: string; serviceId: string; freeTier: boolean; chargeMethod: string; sessionId: string | null };
+
+  /** Closes a call that was not served (abandoned, or refused after forwarding): nothing billed, no event, the key is freed. */
+  async function close(c: Closable, status: 'abandoned' | 'refused', from: 'pending' | 'unsettled' = 'pending'): Promise<void> {
+    const debited = debitedBy(c.chargeMethod);
     try {
       await usage.transaction(async (tx) => {
-        const settled = await usage.settle(
-          c.usageId,
-          {
-            status: 'abandoned',
-            amountMicros: 0n,
-            idempotencyKey: null,
-            refund: c.debited ? 'pending' : 'none',
-            completedAt: new Date(),
-          },
-          tx,
-        );
+        const data = { status, amountMicros: 0n, idempotencyKey: null, refund: debited ? 'pending' : 'none', completedAt: new Date() };
+        const settled = from === 'pending' ? await usage.settle(c.usageId, data, tx) : await usage.settleUnsettled(c.usageId, data, tx);
         if (settled && c.freeTier) await usage.releaseFreeCall(tx, c.buyerId, c.serviceId);
       });
     } catch (err) {
-      logger.error({ err: String(err), usage_id: c.usageId }, 'cannot mark usage abandoned; the sweeper will');
+      logger.error({ err: String(err), usage_id: c.usageId }, `cannot mark usage ${status}; the sweeper will`);
     }
-    if (c.debited) await refundNow(c.usageId);
+    if (debited) await refundNow(c);
   }
+
+  const closable = (c: Charge): Closable => ({ ...c, serviceId: c.service.serviceId });
+
+  /** The record and its event in one transaction; a price given up (x402 instead, or waived) is refunded after. */
+  async function finishServed(
+    c: Pick<Charge, 'usageId' | 'buyerId' | 'amountMicros' | 'freeTier' | 'chargeMethod' | 'sessionId' | 'sessionRemainingMicros'> & { service: CalledService },
+    o: Outcome & { headers?: OutgoingHttpHeaders },
+    billing: Billing,
+    from: 'pending' | 'unsettled' = 'pending',
+  ): Promise<void> {
+    const replaced = billing.kind !== 'price';
+    const amountMicros = billing.kind === 'x402' ? billing.costMicros : billing.kind === 'waived' ? 0n : c.amountMicros;
+    const paymentMethod: PaymentMethod = billing.kind === 'x402' ? 'x402' : billing.kind === 'waived' ? 'none' : (c.chargeMethod as ChargeMethod);
+    const refund = replaced && debitedBy(c.chargeMethod);
+    await usage.transaction(async (tx) => {
+      const data = {
+        status: 'completed',
+        statusCode: o.statusCode,
+        latencyMs: o.latencyMs,
+        amountMicros,
+        paymentMethod,
+        sessionRemainingMicros: c.sessionRemainingMicros,
+        ...(o.headers ? { responseHeaders: o.headers as object } : {}),
+        ...(refund ? { refund: 'pending' } : {}),
+        completedAt: new Date(),
+      };
+      const settled = from === 'pending' ? await usage.settle(c.usageId, data, tx) : await usage.settleUnsettled(c.usageId, data, tx);
+      if (!settled) throw new Error(`usage ${c.usageId} is no longer ${from}`);
+      // A free call paid another way (or not served) does not use up the buyer's free tier.
+      if (replaced && c.freeTier) await usage.releaseFreeCall(tx, c.buyerId, c.service.serviceId);
+      await events.serviceCalled(tx, {
+        usageId: c.usageId,
+        buyerId: c.buyerId,
+        service: c.service,
+        amountMicros,
+        freeTier: c.freeTier && !replaced,
+        paymentMethod,
+        statusCode: o.statusCode,
+        latencyMs: o.latencyMs,
+      });
+    });
+    if (refund) await refundNow(c);
+  }
+
+  type CalledService = { serviceId: string; providerId: string; category: string };
 
   return {
     /** The service as the read model knows it; removed services are gone, paused ones are refused. */
-    async lookup(serviceId: string): Promise<ServicePriceRow> {
+    async lookup(serviceId: string): Promise<PricedService> {
       const s = await prices.find(serviceId);
       if (!s || s.status === 'removed') throw new AppError('NOT_FOUND', 'Service not found');
       if (s.status !== 'active') throw new AppError('CONFLICT', `Service is ${s.status} by its provider and does not accept calls now`);
-      return s;
+      return priced(s);
     },
 
-    /** Replays an earlier call with the same key, or records and pays for a new one. */
-    async begin(service: ServicePriceRow, input: CallInput): Promise<Started> {
+    /** Spec 001 `/services/{slug}`: the service by slug (its name lower-cased, "-" for the rest) or by id. */
+    async lookupSlug(slugOrId: string): Promise<PricedService> {
+      const byId = /^[0-9a-f-]{36}$/i.test(slugOrId) ? await prices.find(slugOrId.toLowerCase()) : null;
+      const found = byId && byId.status !== 'removed' ? [byId] : await prices.bySlug(slugOrId.toLowerCase());
+      if (!found.length) throw new AppError('NOT_FOUND', `Service "${slugOrId}" not found`);
+      if (found.length > 1) throw new AppError('CONFLICT', `Several services answer to "${slugOrId}"; call it by its service id`);
+      const s = found[0];
+      if (s.status !== 'active') throw new AppError('CONFLICT', `Service is ${s.status} by its provider and does not accept calls now`);
+      return priced(s);
+    },
+
+    /**
+     * What an external URL costs (spec 001 external fetch): a registered service whose endpoint
+     * covers the URL costs its price per call; any other URL is a free pass-through, named by
+     * its host, whose only possible cost is an x402 challenge it answers with.
+     */
+    async priceUrl(url: URL): Promise<PricedService> {
+      const s = matchEndpoint(url, await prices.byHost(url.host.toLowerCase()));
+      if (s) {
+        if (s.status !== 'active') throw new AppError('CONFLICT', `Service ${s.name} is ${s.status} by its provider and does not accept calls now`);
+        return priced(s);
+      }
+      const name = externalServiceName(url);
+      return { serviceId: name, providerId: name, name, policyName: name, endpoint: url.origin, priceMicros: 0n, freeTierCalls: 0, category: 'external', registered: false };
+    },
+
+    /** Replays or resumes an earlier call with the same key, or records and pays for a new one. */
+    async begin(service: PricedService, input: CallInput): Promise<Started> {
       if (input.idempotencyKey) {
         const prior = await usage.findByKey(input.buyerId, input.idempotencyKey);
-        if (prior) return replayOf(prior, service.serviceId, input);
+        if (prior) return prior.status === 'unsettled' ? resume(prior, service, input) : replayOf(prior, service.serviceId, input);
       }
       const usageId = randomUUID();
       let freeTier = false;
+      const paidMethod: ChargeMethod = service.priceMicros === 0n ? 'none' : input.sessionId ? 'session' : 'balance';
       try {
         await usage.transaction(async (tx) => {
           freeTier = service.freeTierCalls > 0 && (await usage.claimFreeCall(tx, input.buyerId, service.serviceId, service.freeTierCalls));
+          const method = freeTier ? 'free_tier' : paidMethod;
           await usage.createPending(tx, {
             id: usageId,
             buyerId: input.buyerId,
@@ -133,7 +293,11 @@ export function createMetering(deps: {
             path: input.path,
             amountMicros: freeTier ? 0n : service.priceMicros,
             freeTier,
-            paymentMethod: freeTier ? 'free_tier' : service.priceMicros === 0n ? 'none' : 'balance',
+            paymentMethod: method,
+            chargeMethod: method,
+            channel: input.channel,
+            agentId: input.agentId,
+            sessionId: input.sessionId,
             idempotencyKey: input.idempotencyKey,
           });
         });
@@ -146,55 +310,65 @@ export function createMetering(deps: {
         throw err;
       }
 
+      const chargeMethod: ChargeMethod = freeTier ? 'free_tier' : paidMethod;
       const charge: Charge = {
         usageId,
         buyerId: input.buyerId,
         service,
         amountMicros: freeTier ? 0n : service.priceMicros,
         freeTier,
-        paymentMethod: freeTier ? 'free_tier' : service.priceMicros === 0n ? 'none' : 'balance',
+        chargeMethod,
         debited: false,
+        sessionId: input.sessionId,
+        sessionRemainingMicros: null,
+        agentId: input.agentId,
+        channel: input.channel,
+        resumed: false,
       };
-      if (charge.paymentMethod !== 'balance') return { kind: 'charged', charge };
+      if (chargeMethod !== 'balance' && chargeMethod !== 'session') return { kind: 'charged', charge };
 
-      let result;
+      const refuse = async (detail: string, code: ErrorCode, reason?: string): Promise<never> => {
+        await usage.settle(usageId, { status: 'refused', amountMicros: 0n, idempotencyKey: null, completedAt: new Date() });
+        throw new AppError(code, detail, reason ? { reason } : undefined);
+      };
       try {
-        result = await wallets.debit(
-          { usageId, buyerId: input.buyerId, amountMicros: charge.amountMicros, providerId: service.providerId, serviceId: service.serviceId },
+        if (chargeMethod === 'balance') {
+          const r = await wallets.debit(
+            { usageId, buyerId: input.buyerId, amountMicros: charge.amountMicros, providerId: service.providerId, serviceId: service.serviceId },
+            input.requestId,
+          );
+          if (r.kind === 'insufficient') return refuse(r.detail, 'PAYMENT_REQUIRED');
+          return { kind: 'charged', charge: { ...charge, debited: true } };
+        }
+        const r = await wallets.sessionDebit(
+          {
+            sessionId: input.sessionId!,
+            usageId,
+            amountMicros: charge.amountMicros,
+            serviceName: service.policyName,
+            providerId: service.providerId,
+            ownerId: input.buyerId,
+            orgId: input.orgId,
+          },
           input.requestId,
         );
+        if (r.kind === 'refused') return refuse(r.detail, REFUSAL_CODE[r.status] ?? 'PAYMENT_REQUIRED', r.reason || undefined);
+        return { kind: 'charged', charge: { ...charge, debited: true, sessionRemainingMicros: r.remainingMicros } };
       } catch (err) {
         if (!(err instanceof WalletsUnavailable)) throw err;
         // Wallets may have taken the debit before failing to answer: refund it to be sure.
-        await abandon({ ...charge, debited: true, serviceId: service.serviceId });
+        await close({ ...closable(charge), chargeMethod }, 'abandoned');
         logger.warn({ err: err.message, usage_id: usageId }, 'debit failed');
         throw new AppError('UNAVAILABLE', 'Payment service is unavailable; you were not charged, try again');
       }
-      if (result.kind === 'insufficient') {
-        await usage.settle(usageId, { status: 'refused', amountMicros: 0n, idempotencyKey: null, completedAt: new Date() });
-        throw new AppError('PAYMENT_REQUIRED', result.detail);
-      }
-      return { kind: 'charged', charge: { ...charge, debited: true } };
     },
 
-    /** The provider answered: the record and its event commit together, before the body streams. */
-    async complete(c: Charge, o: Outcome & { headers: OutgoingHttpHeaders }): Promise<void> {
-      await usage.transaction(async (tx) => {
-        const settled = await usage.settle(
-          c.usageId,
-          {
-            status: 'completed',
-            statusCode: o.statusCode,
-            latencyMs: o.latencyMs,
-            responseHeaders: o.headers as object,
-            completedAt: new Date(),
-          },
-          tx,
-        );
-        if (!settled) throw new Error(`usage ${c.usageId} is no longer pending`);
-        await events.serviceCalled(tx, { ...c, statusCode: o.statusCode, latencyMs: o.latencyMs });
-      });
-    },
+    /**
+     * The provider answered: the record and its event commit together, before the body streams.
+     * `billing` says whether the price stands, was waived (an upstream 402 nobody paid) or was
+     * replaced by an x402 payment (then the charge is refunded).
+     */
+    complete: (c: Charge, o: Outcome & { headers: OutgoingHttpHeaders }, billing: Billing = { kind: 'price' }) => finishServed(c, o, billing),
 
     /** The provider could not be reached or timed out: the call is recorded, reported, and its price given back. */
     async fail(c: Charge, o: Outcome & { detail: string }): Promise<void> {
@@ -216,12 +390,24 @@ export function createMetering(deps: {
         if (!settled) throw new Error(`usage ${c.usageId} is no longer pending`);
         // A free call the provider failed to serve does not use up the buyer's free tier.
         if (c.freeTier) await usage.releaseFreeCall(tx, c.buyerId, c.service.serviceId);
-        await events.serviceCalled(tx, { ...c, amountMicros: 0n, statusCode: o.statusCode, latencyMs: o.latencyMs });
+        await events.serviceCalled(tx, { ...c, paymentMethod: c.chargeMethod, amountMicros: 0n, statusCode: o.statusCode, latencyMs: o.latencyMs });
       });
-      if (c.debited) await refundNow(c.usageId);
+      if (c.debited) await refundNow(c);
     },
 
-    abandon: (c: Charge) => abandon({ ...c, serviceId: c.service.serviceId }),
+    /** An upstream's x402 challenge was not paid (over max_cost, policy, the wallet): nothing billed, the charge given back. */
+    refuse: (c: Charge) => close(closable(c), 'refused'),
+
+    /**
+     * An x402 payment was sent and no answer came back: it may have settled. The call keeps
+     * its key and its charge; a retry with the same key resends the same payment, and the
+     * sweeper settles it from the chain once the authorization has expired.
+     */
+    async unsettle(c: Charge, o: Outcome): Promise<void> {
+      await usage.settle(c.usageId, { status: 'unsettled', statusCode: o.statusCode, latencyMs: o.latencyMs, sessionRemainingMicros: c.sessionRemainingMicros });
+    },
+
+    abandon: (c: Charge) => close(closable(c), 'abandoned'),
 
     async storeReplayBody(usageId: string, body: Buffer): Promise<void> {
       if (body.length <= REPLAY_MAX_BYTES) await usage.storeBody(usageId, new Uint8Array(body));
@@ -229,26 +415,85 @@ export function createMetering(deps: {
 
     summary: (buyerId: string): Promise<UsageSummary> => usage.summary(buyerId),
 
-    /** Retries refunds wallets did not take, and closes calls whose process died mid-way. */
-    async sweep(): Promise<{ abandoned: number; refunded: number }> {
-      const stale = await usage.stalePending(new Date(Date.now() - deps.staleAfterMs), 50);
+    /**
+     * Retries refunds wallets did not take, closes calls whose process died mid-way, and
+     * settles `unsettled` x402 calls whose authorization can no longer be used.
+     */
+    async sweep(): Promise<{ abandoned: number; refunded: number; settled: number }> {
+      const stale = await usage.stalePending(new Date(now() - deps.staleAfterMs), 50);
       for (const r of stale) {
-        await abandon({ usageId: r.id, buyerId: r.buyerId, serviceId: r.serviceId, freeTier: r.freeTier, debited: r.paymentMethod === 'balance' });
+        const p = await deps.payments?.find(r.id);
+        // Its payment went out, or may yet (a live call still signing): the chain decides, not a refund.
+        if (p && p.status !== 'refused') await usage.settle(r.id, { status: 'unsettled' });
+        else await close({ usageId: r.id, buyerId: r.buyerId, serviceId: r.serviceId, freeTier: r.freeTier, chargeMethod: r.chargeMethod, sessionId: r.sessionId }, 'abandoned');
       }
+
+      let settled = 0;
+      for (const r of await usage.unsettled(50)) {
+        try {
+          if (await settleFromChain(r)) settled++;
+        } catch (err) {
+          // A client's retry may have taken the call over meanwhile; the next sweep looks again.
+          logger.warn({ err: String(err), usage_id: r.id }, 'cannot settle an unsettled call yet');
+        }
+      }
+
       const owed = await usage.pendingRefunds(50);
       let refunded = 0;
+      const down = new Set<string>();
       for (const r of owed) {
+        const kind = r.chargeMethod === 'session' ? 'session' : 'balance';
+        if (down.has(kind)) continue;
         try {
-          await wallets.refund(r.id);
+          if (kind === 'session') await wallets.sessionRefund(r.sessionId!, r.id);
+          else await wallets.refund(r.id);
           await usage.markRefunded(r.id);
           refunded++;
         } catch (err) {
           logger.warn({ err: String(err), usage_id: r.id }, 'refund still not taken');
-          break; // wallets is down; try again next sweep
+          down.add(kind); // that route is failing; try again next sweep
         }
       }
-      return { abandoned: stale.length, refunded };
+      return { abandoned: stale.length, refunded, settled };
     },
   };
+
+  /** An unsettled call, once its x402 outcome is known: billed as paid, or closed and refunded. */
+  async function settleFromChain(r: UsageRow): Promise<boolean> {
+    const p = await deps.payments?.find(r.id);
+    const asPaid = async (costMicros: bigint) => {
+      const s = await prices.find(r.serviceId);
+      await finishServed(
+        { ...r, usageId: r.id, chargeMethod: r.chargeMethod as ChargeMethod, service: { serviceId: r.serviceId, providerId: r.providerId, category: s?.category ?? 'external' } },
+        { statusCode: r.statusCode ?? 504, latencyMs: r.latencyMs ?? 0 },
+        { kind: 'x402', costMicros },
+        'unsettled',
+      );
+    };
+    const closed = { usageId: r.id, buyerId: r.buyerId, serviceId: r.serviceId, freeTier: r.freeTier, chargeMethod: r.chargeMethod, sessionId: r.sessionId };
+    if (!p || p.status === 'refused') {
+      await close(closed, 'refused', 'unsettled');
+      return true;
+    }
+    if (p.status === 'settled' || p.status === 'accepted') {
+      await asPaid(p.amountMicros);
+      return true;
+    }
+    // reserved or signed: a used authorization is final at once; an unused one only once it has
+    // expired (until validBefore it may still be signed, sent and submitted).
+    const expired = BigInt(Math.floor(now() / 1000)) > p.validBefore;
+    if (p.status === 'signed') {
+      if (!deps.authorizations || !p.payer) return false;
+      const used = await deps.authorizations.isUsed(p.payer, p.nonce);
+      if (!used && !expired) return false;
+      await deps.payments!.finish(r.id, { status: used ? 'settled' : 'refused', transaction: null, payer: p.payer, errorReason: used ? null : 'authorization expired unused' });
+      if (used) await asPaid(p.amountMicros);
+      else await close(closed, 'refused', 'unsettled');
+      return true;
+    }
+    if (!expired) return false;
+    await close(closed, 'refused', 'unsettled');
+    return true;
+  }
 }
 export type Metering = ReturnType<typeof createMetering>;

@@ -1,10 +1,9 @@
 import type { Outbox, SqlClient } from '@platform/events';
-import type { ServicePriceRow } from '../db/service-prices.repository';
-
 export interface CalledFacts {
   usageId: string;
   buyerId: string;
-  service: ServicePriceRow;
+  /** A registered service, or the host of an external URL (spec 001 external fetch). */
+  service: { serviceId: string; providerId: string; category: string };
   /** What the buyer pays in the end: 0 for free calls and refunded failures. */
   amountMicros: bigint;
   freeTier: boolean;

@@ -16,6 +16,9 @@ const PRIVATE_REQUEST = new Set([
   'x-forwarded-host',
   'x-forwarded-proto',
   'x-real-ip',
+  // Spec 001 payment headers are the platform's instructions, not the provider's business.
+  'x-agent-wallet',
+  'x-session-id',
 ]);
 
 /**

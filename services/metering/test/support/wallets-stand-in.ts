@@ -12,6 +12,13 @@ import { TEST_SECRET } from '@platform/testing';
  *        402 {detail: "Insufficient balance: ..."}                   (nothing changes)
  *   POST /internal/refunds {usage_id} -> 200 {usage_id, refunded_micros, balance_micros} (idempotent), 404 if no such debit
  *   GET  /internal/balances/:owner_id -> {owner_id, balance_micros}
+ *   POST /internal/sessions/:id/debits {usage_id, amount_micros, service_id, provider_id, owner_id}
+ *        200 {usage_id, session_id, debited_micros, remaining_micros, used_micros, call_count, duplicate}
+ *        402 {detail, errors: {reason: "insufficient_session_balance"}}, 404 unknown session
+ *   POST /internal/sessions/:id/refunds {usage_id}  (the contract metering asks wallets for)
+ *        200 {usage_id, session_id, refunded_micros, remaining_micros, duplicate}; 404 {errors: {reason: "no_debit"}}
+ *        With `sessionRefunds = false` it answers like a wallets without the route: 404 and no reason.
+ *   POST /internal/agents/authorize {owner_id, agent, ...} -> allowed for agents added with addAgent, else 404
  * Only service tokens (kind "internal") are accepted, as requireService does.
  */
 export interface WalletsStandIn {
@@ -23,6 +30,13 @@ export interface WalletsStandIn {
   calls: { method: string; path: string; body: Record<string, unknown> }[];
   /** "debit-then-500": take the next debit, then answer 500 (a wallets crash after committing). */
   failNextDebit: 'no' | 'debit-then-500';
+  /** Sessions by id: what is left and what was debited per usage id. */
+  sessions: Map<string, { ownerId: string; remaining: bigint; debits: Map<string, { amount: bigint; refunded: boolean }> }>;
+  openSession(id: string, ownerId: string, micros: bigint): void;
+  /** false: POST /internal/sessions/:id/refunds does not exist (a wallets from before that contract). */
+  sessionRefunds: boolean;
+  /** Agent wallets authorize knows: id or name → agent id (allowed, no policy). */
+  addAgent(ref: string, agentId: string): void;
   close(): Promise<void>;
 }
 
@@ -31,7 +45,9 @@ export async function startWalletsStandIn(secret = TEST_SECRET): Promise<Wallets
   const debits: WalletsStandIn['debits'] = new Map();
   const calls: WalletsStandIn['calls'] = [];
   const balanceOf = (id: string) => balances.get(id) ?? 0n;
-  const self = { failNextDebit: 'no' } as WalletsStandIn;
+  const sessions: WalletsStandIn['sessions'] = new Map();
+  const agents = new Map<string, string>();
+  const self = { failNextDebit: 'no', sessionRefunds: true } as WalletsStandIn;
 
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
@@ -83,6 +99,58 @@ export async function startWalletsStandIn(secret = TEST_SECRET): Promise<Wallets
         return send(200, { usage_id: usageId, refunded_micros: d.amount.toString(), balance_micros: balanceOf(d.buyerId).toString() });
       }
 
+      const debit = /^\/internal\/sessions\/([^/]+)\/(debits|refunds)$/.exec(path);
+      if (req.method === 'POST' && debit) {
+        const session = sessions.get(decodeURIComponent(debit[1]));
+        const usageId = String(body.usage_id ?? '');
+        if (debit[2] === 'refunds') {
+          if (!self.sessionRefunds) return send(404, { detail: `No route for POST ${path}` });
+          const d = session?.debits.get(usageId);
+          if (!session || !d) return send(404, { detail: 'No session debit for this usage_id', errors: { reason: 'no_debit' } });
+          const duplicate = d.refunded;
+          if (!d.refunded) {
+            d.refunded = true;
+            session.remaining += d.amount;
+          }
+          return send(200, { usage_id: usageId, session_id: debit[1], refunded_micros: d.amount.toString(), remaining_micros: session.remaining.toString(), duplicate });
+        }
+        if (!session || session.ownerId !== body.owner_id) return send(404, { detail: 'Session not found', errors: { reason: 'session_not_found' } });
+        const amount = BigInt(String(body.amount_micros));
+        const prior = session.debits.get(usageId);
+        if (!prior) {
+          if (session.remaining < amount) return send(402, { detail: `Insufficient budget: the session has ${session.remaining} micro-USDC left`, errors: { reason: 'insufficient_session_balance' } });
+          session.remaining -= amount;
+          session.debits.set(usageId, { amount, refunded: false });
+        }
+        return send(200, {
+          usage_id: usageId,
+          session_id: debit[1],
+          debited_micros: amount.toString(),
+          remaining_micros: session.remaining.toString(),
+          used_micros: '0',
+          call_count: session.debits.size,
+          duplicate: Boolean(prior),
+        });
+      }
+
+      if (req.method === 'POST' && path === '/internal/agents/authorize') {
+        const agentId = agents.get(String(body.agent));
+        if (!agentId) return send(404, { detail: 'Agent wallet not found' });
+        const session = body.session_id ? sessions.get(String(body.session_id)) : undefined;
+        return send(200, {
+          allowed: true,
+          code: 'ok',
+          reason: null,
+          agent_id: agentId,
+          agent_name: String(body.agent),
+          wallet_address: '0x0000000000000000000000000000000000000001',
+          department_id: null,
+          policy: { per_call_max: null, daily_limit: null, monthly_limit: null, spending_cap: null, require_session: false },
+          session: session ? { id: String(body.session_id), remaining_micros: session.remaining.toString() } : null,
+          usdc_balance: null,
+        });
+      }
+
       const m = /^\/internal\/balances\/([^/]+)$/.exec(path);
       if (req.method === 'GET' && m) {
         const owner = decodeURIComponent(m[1]);
@@ -99,6 +167,9 @@ export async function startWalletsStandIn(secret = TEST_SECRET): Promise<Wallets
     balance: balanceOf,
     debits,
     calls,
+    sessions,
+    openSession: (id: string, ownerId: string, micros: bigint) => void sessions.set(id, { ownerId, remaining: micros, debits: new Map() }),
+    addAgent: (ref: string, agentId: string) => void agents.set(ref, agentId),
     close: () =>
       new Promise<void>((r) => {
         server.closeAllConnections();

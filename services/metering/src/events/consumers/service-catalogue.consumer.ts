@@ -1,6 +1,7 @@
 import type { Consumer } from '@platform/service';
 import type { Db } from '../../db/client';
 import type { ServicePricesRepository } from '../../db/service-prices.repository';
+import { endpointHostOf, slugOf } from '../../domain/service-names';
 
 /**
  * service.registered / updated / removed all carry the whole service, so one consumer keeps
@@ -25,6 +26,8 @@ export function serviceCatalogueConsumer(repo: ServicePricesRepository): Consume
         status: event.type === 'service.removed' ? 'removed' : d.status,
         category: d.category,
         eventTime: new Date(event.time),
+        slug: slugOf(d.name),
+        endpointHost: endpointHostOf(d.endpoint),
       });
     },
   };

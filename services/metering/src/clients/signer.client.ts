@@ -1,0 +1,43 @@
+import { InternalClient } from '@platform/http';
+import { Eip3009Request, PaymentSigner, SignerRefused } from '../domain/x402.service';
+import type { SignedAuthorization } from '../domain/x402.protocol';
+
+/**
+ * The PaymentSigner over wallets' internal signing route (working contract, README "Contracts"):
+ *
+ *   POST {WALLETS_URL}/internal/agents/{agent_id}/eip3009-authorizations
+ *        {"to", "value", "valid_after", "valid_before", "nonce", "usage_id", "service"?}   (integers as decimal strings, nonce 0x + 64 hex)
+ *   200/201 {"authorization": {"from","to","value","validAfter","validBefore","nonce"}, "signature": "0x…"}
+ *
+ * Wallets checks the agent's policy and budget (402/403 = refused), records the spend, and
+ * signs USDC's EIP-3009 TransferWithAuthorization with the agent's key for exactly these
+ * parameters; the key never leaves wallets. It is idempotent by (agent, nonce), and a nonce
+ * settles once on chain, so a retry after a timeout is safe.
+ */
+export function walletsSignerClient(opts: { baseUrl: string; secret: string; timeoutMs: number }): PaymentSigner {
+  const client = new InternalClient({ baseUrl: opts.baseUrl.replace(/\/$/, ''), service: 'metering', secret: opts.secret, timeoutMs: opts.timeoutMs, target: 'wallets' });
+  return {
+    async authorize(r: Eip3009Request): Promise<SignedAuthorization> {
+      const res = await client.request<Partial<SignedAuthorization> & { detail?: string; error?: string }>(
+        'POST',
+        `/internal/agents/${encodeURIComponent(r.agentId)}/eip3009-authorizations`,
+        {
+          to: r.to,
+          value: r.value.toString(),
+          valid_after: r.validAfter.toString(),
+          valid_before: r.validBefore.toString(),
+          nonce: r.nonce,
+          usage_id: r.usageId,
+          ...(r.service ? { service: r.service } : {}),
+        },
+      );
+      if ((res.status === 200 || res.status === 201) && res.body?.authorization && typeof res.body.signature === 'string') {
+        return { authorization: res.body.authorization, signature: res.body.signature };
+      }
+      const why = String(res.body?.detail ?? res.body?.error ?? `wallets answered ${res.status}`);
+      // 402 over budget / per-call max, 403 not allowed by policy or wallet deactivated.
+      if (res.status === 402 || res.status === 403) throw new SignerRefused(why, res.status);
+      throw new Error(why);
+    },
+  };
+}
