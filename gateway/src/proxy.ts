@@ -82,7 +82,7 @@ const NOT_REMOVABLE = new Set(['transfer-encoding', 'content-length', 'host', 'x
 
 /** Header names a Connection header lists are hop-by-hop too; `keep-alive`/`close` are the usual, harmless values. */
 function connectionListed(value: string | string[] | undefined): Set<string> | null {
-  if (!value) return null;
+  if (!value || value === 'keep-alive' || value === 'close') return null;
   let out: Set<string> | null = null;
   for (const token of String(value).split(',')) {
     const name = token.trim().toLowerCase();
