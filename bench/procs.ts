@@ -1,7 +1,7 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
+import { freePort } from '@platform/chain';
 
 /**
  * Child processes the way the fleet runs them (e2e/support/fleet.ts): `node --import tsx
@@ -11,16 +11,7 @@ import path from 'node:path';
 
 export const ROOT = path.resolve(__dirname, '..');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface ProcSpec {
   name: string;

@@ -1,10 +1,12 @@
 import { spawn, ChildProcess } from 'node:child_process';
-import net from 'node:net';
 import path from 'node:path';
 import { createWriteStream, mkdirSync, rmSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { freshDatabase, TEST_REDIS_URL, TEST_SECRET, eventually } from '@platform/testing';
 import { generateSigningKey } from '@platform/auth';
+import { freePort } from '@platform/chain';
+
+export { freePort };
 
 /** Identity's user-token key for the fleet (JWT_SIGNING_KEYS, required by identity). */
 const E2E_JWT_KEYS = JSON.stringify([generateSigningKey('e2e-k1')]);
@@ -18,16 +20,6 @@ export type ServiceName = (typeof SERVICES)[number] | 'gateway';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface Proc {
   name: ServiceName;

@@ -6,7 +6,8 @@ export { TEST_USDC } from './artifact';
 export type { Artifact } from './compile';
 export { deployTestUsdc, hasCode, INITIAL_SUPPLY_MICROS } from './deploy';
 export type { Deployment } from './deploy';
-export { startHardhatNode, chainIdAt, rpc, freePort, LOCAL_CHAIN_ID } from './node';
+export { startHardhatNode, chainIdAt, rpc, LOCAL_CHAIN_ID } from './node';
+export { freePort } from './ports';
 export type { LocalNode, StartNodeOptions } from './node';
 
 /** Where scripts/infra-chain.sh runs its node; tests reuse it when it answers. */

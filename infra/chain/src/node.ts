@@ -1,5 +1,5 @@
 import { spawn, ChildProcess } from 'node:child_process';
-import net from 'node:net';
+import { freePort } from './ports';
 import path from 'node:path';
 
 /** Hardhat 2's chain id for its in-memory network; the platform's local chain everywhere. */
@@ -45,6 +45,8 @@ export interface StartNodeOptions {
   readyTimeoutMs?: number;
   /** Where the node's output goes; default: discarded (kept for the error message on failure). */
   onOutput?: (chunk: string) => void;
+  /** The genesis block's timestamp (seconds); default: now. Same accounts + same date = same genesis hash. */
+  genesisTimestamp?: number;
 }
 
 /**
@@ -57,7 +59,12 @@ export async function startHardhatNode(opts: StartNodeOptions = {}): Promise<Loc
   const cli = require.resolve('hardhat/internal/cli/cli.js', { paths: [CHAIN_DIR] });
   const child: ChildProcess = spawn(process.execPath, [cli, 'node', '--hostname', host, '--port', String(port)], {
     cwd: CHAIN_DIR,
-    env: { ...process.env, HARDHAT_DISABLE_TELEMETRY_PROMPT: 'true', FORCE_COLOR: '0' },
+    env: {
+      ...process.env,
+      HARDHAT_DISABLE_TELEMETRY_PROMPT: 'true',
+      FORCE_COLOR: '0',
+      HARDHAT_INITIAL_DATE: opts.genesisTimestamp !== undefined ? new Date(opts.genesisTimestamp * 1000).toISOString() : '',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -97,15 +104,4 @@ export async function startHardhatNode(opts: StartNodeOptions = {}): Promise<Loc
   }
   child.kill('SIGKILL');
   throw new Error(`hardhat node did not answer at ${url} (chain id ${LOCAL_CHAIN_ID}) ${done ? 'and exited' : `within ${opts.readyTimeoutMs ?? 60_000} ms`}:\n${output.slice(-2_000)}`);
-}
-
-export function freePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
 }

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { csv } from '@platform/config';
+import { freePort } from '@platform/chain';
 import { createLogger } from '@platform/telemetry';
 import type { RunningService, ServiceDb } from '@platform/service';
 import { startGateway, readConfig as readGatewayConfig } from '@platform/gateway';
@@ -21,9 +21,10 @@ export const DEFAULT_DATA_DIR = path.join(REPO_ROOT, '.data', 'standalone');
 const LOOPBACK = 'localhost,127.0.0.1,::1';
 /**
  * For a service on an embedded database, which serves one connection at a time (databases.ts):
- * wallets' ledger bulkhead lets one transaction run and queues the rest in front of the pool.
+ * wallets' ledger bulkhead lets one transaction run and queues the rest in front of the pool,
+ * and the outbox relay polls instead of holding a second connection to LISTEN on.
  */
-const EMBEDDED_DB_DEFAULTS: Env = { PG_POOL_MAX: '1', LEDGER_TX_CONCURRENCY: '1' };
+const EMBEDDED_DB_DEFAULTS: Env = { PG_POOL_MAX: '1', LEDGER_TX_CONCURRENCY: '1', OUTBOX_LISTEN: 'false', USAGE_WRITER_POOL: '0', LEDGER_DIRECT_POOL: '0' };
 
 export interface StandaloneOptions {
   /** Default: STANDALONE_DATA_DIR, else <repo>/.data/standalone. */
@@ -58,6 +59,8 @@ export interface Standalone {
   warnings: string[];
   /** The chain wallets uses: the embedded Hardhat node, or the one CHAIN_RPC_URL names; null when off. */
   chain: { rpcUrl: string; usdcAddress: string | null; embedded: boolean } | null;
+  /** The embedded chain's journal (`<data>/chain/journal.jsonl`) and how many calls it replayed at start; null when not embedded. */
+  chainJournal: { file: string; replayed: number } | null;
   /** Milliseconds spent in each start-up phase. */
   timings: Record<'template' | 'databases' | 'services' | 'gateway' | 'total', number>;
   stop(): Promise<void>;
@@ -95,8 +98,12 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
     const warnings: string[] = [];
 
     // An embedded chain (Hardhat node + test USDC + faucet) unless CHAIN_RPC_URL names one or STANDALONE_CHAIN=off.
-    const chain = base.CHAIN_RPC_URL || base.STANDALONE_CHAIN === 'off' ? null : await startEmbeddedChain(base, secrets.values.TREASURY_PRIVATE_KEY);
+    const chain = base.CHAIN_RPC_URL || base.STANDALONE_CHAIN === 'off' ? null : await startEmbeddedChain(base, secrets.values.TREASURY_PRIVATE_KEY, dataDir);
     if (chain) cleanups.push(() => chain.stop());
+    for (const w of chain?.warnings ?? []) {
+      logger.error({ journal: chain!.journalFile }, w);
+      warnings.push(w);
+    }
     const chainEnv: Env = chain ? { CHAIN_RPC_URL: chain.rpcUrl, CHAIN_ID: String(chain.chainId), USDC_ADDRESS: chain.usdcAddress, DEV_FAUCET: 'true' } : {};
 
     // Defaults every part sees unless the environment says otherwise.
@@ -189,6 +196,7 @@ export async function startStandalone(options: StandaloneOptions = {}): Promise<
       services,
       warnings,
       chain: chain ? { rpcUrl: chain.rpcUrl, usdcAddress: chain.usdcAddress, embedded: true } : base.CHAIN_RPC_URL ? { rpcUrl: base.CHAIN_RPC_URL, usdcAddress: base.USDC_ADDRESS ?? null, embedded: false } : null,
+      chainJournal: chain ? { file: chain.journalFile, replayed: chain.replayed } : null,
       timings,
       stop: () => (stopping ??= cleanUp()),
     };
@@ -209,17 +217,6 @@ async function choosePorts(env: Env, basePort?: number): Promise<Record<ServiceN
   return ports;
 }
 
-/** Picked up front because every part's URL is configuration for the others. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** An empty variable means "not set" here, as `FOO= npm start` usually intends. */
 function definedOnly(env: Env): Env {

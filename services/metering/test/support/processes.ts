@@ -1,22 +1,14 @@
 import { spawn, ChildProcess } from 'node:child_process';
 import { createWriteStream, mkdirSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { eventually } from '@platform/testing';
+import { freePort } from '@platform/chain';
+
+export { freePort };
 
 const ROOT = path.resolve(__dirname, '..', '..', '..', '..');
 export const LOG_DIR = path.join(ROOT, '.tmp', 'metering-test-logs');
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /**
  * A service as its own OS process, started the way the fleet starts it (e2e/support/fleet.ts:
