@@ -47,6 +47,12 @@ export const serviceBaseSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   OTEL_EXPORTER_OTLP_ENDPOINT: z.string().url().optional(),
   OUTBOX_POLL_MS: z.coerce.number().int().min(5).max(60_000).default(50),
+  /**
+   * The outbox relay LISTENs on the service's database and is told of each commit (NOTIFY), so
+   * it polls only every OUTBOX_LISTEN_POLL_MS; off (standalone's one-connection PGlite) it polls every OUTBOX_POLL_MS.
+   */
+  OUTBOX_LISTEN: bool(true),
+  OUTBOX_LISTEN_POLL_MS: z.coerce.number().int().min(5).max(60_000).default(1_000),
 });
 export type ServiceBaseConfig = z.infer<typeof serviceBaseSchema>;
 

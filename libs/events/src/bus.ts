@@ -8,6 +8,16 @@ export interface Subscription {
   group: string;
   types: EventType[];
   handler: EventHandler;
+  /**
+   * Optional: several events in order, handled together (one transaction for all, say). A bus
+   * that fetches in batches (Kafka) uses it; it must leave the same result as `handler` per event.
+   */
+  batchHandler?: (events: AnyEnvelope[]) => Promise<void>;
+  /**
+   * How a fetching bus (Kafka) trades latency for batches: the broker answers once `minBytes`
+   * have arrived or `maxWaitMs` has passed. Default: at once (1 byte), or after 1 s when idle.
+   */
+  fetch?: { minBytes?: number; maxWaitMs?: number };
 }
 
 /**

@@ -1,3 +1,4 @@
+import { Client } from 'pg';
 import { EventBus, backoffMs } from './bus';
 import { AnyEnvelope, createEnvelope } from './envelope';
 import { EventData, EventType } from './catalogue';
@@ -39,6 +40,12 @@ CREATE TABLE "processed_events" (
 );
 `;
 
+const CHANNEL = 'platform_outbox';
+const STAGE_SQL = 'INSERT INTO "outbox_events" ("id", "type", "subject", "envelope") VALUES ($1::uuid, $2, $3, $4::jsonb)';
+/** One statement: the row, and a notification PostgreSQL delivers only if the transaction commits. */
+const STAGE_AND_NOTIFY_SQL = `WITH "staged" AS (${STAGE_SQL} RETURNING 1) SELECT pg_notify('${CHANNEL}', '')::text FROM "staged"`;
+const NOTIFY_SQL = `SELECT pg_notify('${CHANNEL}', '')::text`;
+
 export interface OutboxLogger {
   warn(obj: object, msg: string): void;
   error(obj: object, msg: string): void;
@@ -51,6 +58,13 @@ export interface OutboxOptions {
   log?: OutboxLogger;
   pollMs?: number;
   batchSize?: number;
+  /**
+   * A PostgreSQL URL to LISTEN on: every stage then also NOTIFYs (delivered at commit), so the
+   * relay publishes as soon as a transaction commits, in this process or another replica's,
+   * and polls only every `listenPollMs` as a safety net. Without it, a relay polls every `pollMs`.
+   */
+  listenUrl?: string;
+  listenPollMs?: number;
   onPublished?: (events: AnyEnvelope[]) => void;
   onPending?: (n: number) => void;
 }
@@ -67,26 +81,38 @@ export class Outbox {
   private failures = 0;
   private kicked = false;
   private inflight?: Promise<number>;
-  readonly pollMs: number;
+  private readonly basePollMs: number;
   readonly batchSize: number;
+  private listener?: Client;
+  private relayClient?: Client;
+  private listening = false;
+  private listenRetry?: NodeJS.Timeout;
 
   constructor(private opts: OutboxOptions) {
-    this.pollMs = opts.pollMs ?? 50;
+    this.basePollMs = opts.pollMs ?? 50;
     this.batchSize = opts.batchSize ?? 200;
+  }
+
+  /** How often the relay looks without being told: rarely while it is LISTENing, else `pollMs`. */
+  get pollMs(): number {
+    return this.listening ? Math.max(this.basePollMs, this.opts.listenPollMs ?? 1_000) : this.basePollMs;
   }
 
   /** Writes an event in the given transaction; it is published only if that commits. */
   async stage<T extends EventType>(tx: SqlClient, type: T, subject: string, data: EventData<T>): Promise<AnyEnvelope> {
     const e = createEnvelope(this.opts.source, type, subject, data) as AnyEnvelope;
-    await tx.$executeRawUnsafe(
-      'INSERT INTO "outbox_events" ("id", "type", "subject", "envelope") VALUES ($1::uuid, $2, $3, $4::jsonb)',
-      e.id,
-      e.type,
-      e.subject,
-      JSON.stringify(e),
-    );
-    this.kick();
+    await tx.$executeRawUnsafe(this.opts.listenUrl ? STAGE_AND_NOTIFY_SQL : STAGE_SQL, e.id, e.type, e.subject, JSON.stringify(e));
+    // A listening relay hears of the commit; otherwise look soon (the commit is usually a few ms away).
+    if (!this.listening) this.kick();
     return e;
+  }
+
+  /**
+   * Events the caller writes itself (several rows in one statement, say): the SQL to append to
+   * its transaction so the relay hears of the commit, or null when nobody listens.
+   */
+  get notifySql(): string | null {
+    return this.opts.listenUrl ? NOTIFY_SQL : null;
   }
 
   /** Ask the relay to look now rather than at the next poll (e.g. right after a commit). */
@@ -100,6 +126,38 @@ export class Outbox {
     if (!this.stopped) return;
     this.stopped = false;
     this.schedule(0);
+    if (this.opts.listenUrl) void this.listen();
+  }
+
+  /** LISTENs for commits of staged events; on a lost connection it polls fast again and reconnects. */
+  private async listen(attempt = 0): Promise<void> {
+    if (this.stopped || !this.opts.listenUrl) return;
+    const client = new Client({ connectionString: this.opts.listenUrl, connectionTimeoutMillis: 5_000 });
+    this.listener = client;
+    const retry = () => {
+      if (this.listener !== client) return;
+      this.listening = false;
+      this.listener = undefined;
+      void client.end().catch(() => undefined);
+      if (this.stopped) return;
+      this.listenRetry = setTimeout(() => void this.listen(attempt + 1), backoffMs(attempt, 250, 10_000));
+      this.listenRetry.unref?.();
+    };
+    client.on('error', retry);
+    client.on('end', retry);
+    client.on('notification', () => this.kick());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}`);
+      if (this.listener !== client) return void client.end().catch(() => undefined);
+      this.listening = true;
+      attempt = 0;
+      // Anything committed while nobody listened.
+      this.kick();
+    } catch (err) {
+      if (attempt === 0 || attempt % 20 === 0) this.opts.log?.warn({ err: String(err) }, 'outbox relay cannot LISTEN; polling meanwhile');
+      retry();
+    }
   }
 
   private schedule(ms: number): void {
@@ -120,7 +178,7 @@ export class Outbox {
       if (n === this.batchSize || this.kicked) next = 0;
     } catch (err) {
       this.failures++;
-      next = backoffMs(this.failures, this.pollMs, 5_000);
+      next = backoffMs(this.failures, this.basePollMs, 5_000);
       if (this.failures === 1 || this.failures % 20 === 0) {
         this.opts.log?.warn({ err: String(err), failures: this.failures }, 'outbox relay cannot publish; events stay in the outbox');
       }
@@ -133,6 +191,7 @@ export class Outbox {
 
   /** Publishes one batch; answers how many events went out. */
   async publishBatch(): Promise<number> {
+    if (this.opts.listenUrl) return this.publishBatchPg(this.opts.listenUrl);
     return this.opts.db.$transaction(
       async (tx: SqlClient) => {
         const rows = await tx.$queryRawUnsafe<{ seq: bigint; envelope: AnyEnvelope }[]>(
@@ -156,6 +215,47 @@ export class Outbox {
     );
   }
 
+  /**
+   * The same transaction on the relay's own plain `pg` connection: the relay runs on every
+   * commit, and four statements through Prisma cost several times the CPU of the same four here.
+   */
+  private async publishBatchPg(url: string): Promise<number> {
+    let client = this.relayClient;
+    if (!client) {
+      client = new Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
+      client.on('error', () => {
+        if (this.relayClient === client) this.relayClient = undefined;
+      });
+      await client.connect();
+      this.relayClient = client;
+    }
+    try {
+      await client.query('BEGIN');
+      const { rows } = await client.query<{ seq: string; envelope: AnyEnvelope | string }>(
+        'SELECT "seq"::text AS "seq", "envelope" FROM "outbox_events" WHERE "published_at" IS NULL ORDER BY "seq" LIMIT $1 FOR UPDATE SKIP LOCKED',
+        [this.batchSize],
+      );
+      if (!rows.length) {
+        await client.query('COMMIT');
+        this.opts.onPending?.(0);
+        return 0;
+      }
+      const events = rows.map((r) => (typeof r.envelope === 'string' ? JSON.parse(r.envelope) : r.envelope) as AnyEnvelope);
+      await this.opts.bus.publish(events);
+      await client.query('UPDATE "outbox_events" SET "published_at" = CURRENT_TIMESTAMP WHERE "seq" = ANY($1::bigint[])', [rows.map((r) => r.seq)]);
+      await client.query('COMMIT');
+      this.opts.onPublished?.(events);
+      return rows.length;
+    } catch (err) {
+      // Rolled back (the rows stay unpublished), or the connection is gone: a new one next time.
+      await client.query('ROLLBACK').catch(() => {
+        if (this.relayClient === client) this.relayClient = undefined;
+        void client.end().catch(() => undefined);
+      });
+      throw err;
+    }
+  }
+
   async pendingCount(): Promise<number> {
     const rows = await this.opts.db.$queryRawUnsafe<{ n: bigint }[]>('SELECT count(*)::bigint AS n FROM "outbox_events" WHERE "published_at" IS NULL');
     return Number(rows[0]?.n ?? 0);
@@ -165,6 +265,11 @@ export class Outbox {
   async stop(deadlineMs = 5_000): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
+    if (this.listenRetry) clearTimeout(this.listenRetry);
+    const listener = this.listener;
+    this.listener = undefined;
+    this.listening = false;
+    await listener?.end().catch(() => undefined);
     const until = Date.now() + deadlineMs;
     await this.inflight?.catch(() => 0);
     while (Date.now() < until) {
@@ -174,6 +279,9 @@ export class Outbox {
         break; // bus down: the rows stay and the next start publishes them
       }
     }
+    const relay = this.relayClient;
+    this.relayClient = undefined;
+    await relay?.end().catch(() => undefined);
   }
 }
 
@@ -204,5 +312,49 @@ export function idempotentHandler<E extends AnyEnvelope = AnyEnvelope>(
       },
       { timeout: 20_000, maxWait: 10_000 },
     );
+  };
+}
+
+/**
+ * idempotentHandler for several events at once: ONE transaction records all their ids and
+ * applies, in order, those not seen before. If it fails, each event is retried alone through
+ * `single` (the per-event handler), so one bad event cannot hold back the others' commit.
+ */
+export function idempotentBatchHandler<E extends AnyEnvelope = AnyEnvelope>(
+  db: SqlDatabase,
+  consumer: string,
+  fn: (event: E, tx: SqlClient) => Promise<void>,
+  single: (event: AnyEnvelope) => Promise<void>,
+  hooks: { onOutcome?: (type: string, outcome: 'processed' | 'duplicate') => void } = {},
+): (events: AnyEnvelope[]) => Promise<void> {
+  return async (events) => {
+    if (events.length === 1) return single(events[0]);
+    const outcomes: [string, 'processed' | 'duplicate'][] = [];
+    try {
+      await db.$transaction(
+        async (tx: SqlClient) => {
+          outcomes.length = 0;
+          const fresh = await tx.$queryRawUnsafe<{ event_id: string }[]>(
+            'INSERT INTO "processed_events" ("event_id", "consumer") SELECT DISTINCT unnest($1::uuid[]), $2 ON CONFLICT DO NOTHING RETURNING "event_id"::text AS "event_id"',
+            events.map((e) => e.id),
+            consumer,
+          );
+          const todo = new Set(fresh.map((r) => r.event_id));
+          for (const e of events) {
+            if (!todo.delete(e.id)) {
+              outcomes.push([e.type, 'duplicate']);
+              continue;
+            }
+            await fn(e as E, tx);
+            outcomes.push([e.type, 'processed']);
+          }
+        },
+        { timeout: 30_000, maxWait: 10_000 },
+      );
+    } catch {
+      for (const e of events) await single(e);
+      return;
+    }
+    for (const [type, outcome] of outcomes) hooks.onOutcome?.(type, outcome);
   };
 }

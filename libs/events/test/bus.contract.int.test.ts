@@ -44,6 +44,29 @@ describe.each(buses)('%s bus contract', (_name, make) => {
     expect(gotA[3].type).toBe('service.called');
   });
 
+  it('hands a batch handler every event, in order per subject, none twice once handled', async () => {
+    const subject = `svc-${randomUUID()}`;
+    const got: AnyEnvelope[] = [];
+    const calls: number[] = [];
+    const mine = (es: AnyEnvelope[]) => es.filter((e) => e.subject === subject);
+    await bus.subscribe({
+      group: `batch-${randomUUID()}`,
+      types: ['service.called'],
+      handler: async (e) => {
+        got.push(...mine([e]));
+      },
+      batchHandler: async (es) => {
+        calls.push(es.length);
+        got.push(...mine(es));
+      },
+    });
+    const events = Array.from({ length: 50 }, (_, i) => called(subject, i));
+    await bus.publish(events);
+    await eventually(() => got.length === 50, 30_000);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got.map((e) => e.id)).toEqual(events.map((e) => e.id));
+  });
+
   it('only hands a subscriber the types it asked for', async () => {
     const subject = `svc-${randomUUID()}`;
     const got: string[] = [];

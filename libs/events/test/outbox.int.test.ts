@@ -1,6 +1,6 @@
 import { Pool } from 'pg';
 import { randomUUID } from 'node:crypto';
-import { AnyEnvelope, EventBus, InProcessBus, Outbox, OUTBOX_MIGRATION_SQL, idempotentHandler } from '../src';
+import { AnyEnvelope, EventBus, InProcessBus, Outbox, OUTBOX_MIGRATION_SQL, createEnvelope, idempotentBatchHandler, idempotentHandler } from '../src';
 import { freshDatabase, eventually } from '@platform/testing';
 import { pgDatabase } from './support';
 
@@ -41,6 +41,49 @@ describe('transactional outbox and idempotent consumers (real PostgreSQL)', () =
     await eventually(() => seen.length === 1);
     await new Promise((r) => setTimeout(r, 100));
     expect(seen.map((e) => e.subject)).toEqual(['kept']);
+    await outbox.stop();
+    expect(await outbox.pendingCount()).toBe(0);
+  });
+
+  it('LISTENing: a commit, in this process or another, is published at once, though the relay almost never polls', async () => {
+    const db = pgDatabase(pool);
+    const bus = new InProcessBus();
+    const seen: AnyEnvelope[] = [];
+    await bus.subscribe({ group: 'listen', types: ['credits.granted'], handler: async (e) => void seen.push(e) });
+    const url = (pool as unknown as { options: { connectionString: string } }).options.connectionString;
+    const outbox = new Outbox({ source: 'wallets', db, bus, pollMs: 60_000, listenUrl: url, listenPollMs: 60_000 });
+    const other = new Outbox({ source: 'wallets', db, bus: new InProcessBus(), pollMs: 60_000, listenUrl: url, listenPollMs: 60_000 });
+    outbox.start();
+    // The first look (at start) is done and the LISTEN is in place before anything is staged.
+    await eventually(() => outbox.pollMs === 60_000);
+    await new Promise((r) => setTimeout(r, 50));
+    await db.$transaction(async (tx) => {
+      await outbox.stage(tx, 'credits.granted', 'listened', data(1));
+    });
+    await expect(
+      db.$transaction(async (tx) => {
+        await outbox.stage(tx, 'credits.granted', 'listened-rolled-back', data(2));
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    // Staged by another replica's code (its relay is not started): this relay hears the commit.
+    await db.$transaction(async (tx) => {
+      await other.stage(tx, 'credits.granted', 'other-replica', data(3));
+    });
+    // Rows written by the caller's own SQL, with the notification it appends.
+    expect(outbox.notifySql).toMatch(/pg_notify/);
+    await db.$transaction(async (tx) => {
+      await tx.$executeRawUnsafe(
+        `INSERT INTO "outbox_events" ("id", "type", "subject", "envelope") VALUES ($1::uuid, 'credits.granted', 'raw', $2::jsonb)`,
+        randomUUID(),
+        JSON.stringify({ ...JSON.parse(JSON.stringify(seen[0] ?? {})), id: randomUUID(), subject: 'raw', type: 'credits.granted', source: 'wallets', data: data(4), time: new Date().toISOString(), specversion: '1.0' }),
+      );
+      await tx.$queryRawUnsafe(outbox.notifySql!);
+    });
+    // The relay's poll is 60 s away: only the notifications can wake it before eventually gives up.
+    await eventually(() => seen.length === 3, 10_000);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(seen.map((e) => e.subject).sort()).toEqual(['listened', 'other-replica', 'raw']);
     await outbox.stop();
     expect(await outbox.pendingCount()).toBe(0);
   });
@@ -87,5 +130,37 @@ describe('transactional outbox and idempotent consumers (real PostgreSQL)', () =
     expect(handled).toEqual([e.id]);
     const rows = await pool.query('SELECT count(*)::int AS n FROM things WHERE id = $1', [`from-${e.id}`]);
     expect(rows.rows[0].n).toBe(1);
+  });
+
+  it('applies a batch in one transaction, each event once, and falls back to one at a time when one fails', async () => {
+    const db = pgDatabase(pool);
+    const consumer = `batch.${randomUUID()}`;
+    const tag = randomUUID().slice(0, 8);
+    let poison = '';
+    const apply = async (e: AnyEnvelope, tx: Parameters<Parameters<typeof idempotentHandler>[2]>[1]) => {
+      if (e.subject === poison) throw new Error('poison');
+      await tx.$executeRawUnsafe('INSERT INTO things VALUES ($1)', `${tag}-${e.subject}`);
+    };
+    // What committed: a subject applied twice would have failed on the primary key.
+    const applied = async () => (await pool.query('SELECT id FROM things WHERE id LIKE $1', [`${tag}-%`])).rows.map((r) => r.id.slice(tag.length + 1)).sort();
+    const single = idempotentHandler(db, consumer, apply);
+    const batch = idempotentBatchHandler(db, consumer, apply, single);
+    const ev = (subject: string) => createEnvelope('wallets', 'credits.granted', subject, data(1)) as AnyEnvelope;
+    const [a, b, c, d, e, f] = ['a', 'b', 'c', 'd', 'e', 'f'].map(ev);
+
+    await single(a); // seen before the batch
+    await batch([a, b, b, c]); // a again, b twice in one batch
+    expect(await applied()).toEqual(['a', 'b', 'c']);
+
+    // One event that cannot be applied: the batch's transaction rolls back, then each is tried
+    // alone, in order: the ones before it commit, and it holds back those after it (as on a partition).
+    poison = 'd';
+    await expect(batch([e, d, f])).rejects.toThrow('poison');
+    expect(await applied()).toEqual(['a', 'b', 'c', 'e']);
+    poison = '';
+    await batch([e, d, f]); // the redelivery: e stays applied once, d and f apply
+    expect(await applied()).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    const seen = await pool.query('SELECT count(*)::int AS n FROM processed_events WHERE consumer = $1', [consumer]);
+    expect(seen.rows[0].n).toBe(6);
   });
 });
