@@ -1,4 +1,4 @@
-import { Router, type Express } from 'express';
+import express, { Router, type Express } from 'express';
 import { AppError, errorFamily } from '@platform/http';
 import type { Consumer, ServiceContext } from '@platform/service';
 import type { ReadinessCheck } from '@platform/http';
@@ -13,13 +13,26 @@ import { agentService } from './domain/agents.service';
 import { fundingService } from './domain/funding.service';
 import { sessionService } from './domain/sessions.service';
 import { paymentService } from './domain/payments.service';
-import { onrampClient } from './clients/onramp.client';
+import { onrampClient, type OnrampAuth } from './clients/onramp.client';
+import { cdpJwtSigner } from './clients/cdp-jwt';
 import { agentWalletEvents } from './events/publishers';
 import { departmentDeletedConsumer } from './events/consumers/department-deleted.consumer';
 import { agentsRouter } from './http/agents.router';
 import { sessionsRouter } from './http/sessions.router';
 import { walletInternalRouter } from './http/wallet-internal.router';
 import { faucetRouter } from './http/faucet.router';
+
+/**
+ * The spec 001 route families, whose errors are `{"error": …}`. They are in the service's
+ * rawPaths and their JSON is parsed by `spec001Body`, after the family is set: the base app's
+ * parser would answer a malformed body as `{"detail": …}` before any router ran.
+ */
+export const SPEC001_PATHS = ['/agents', '/sessions', '/transactions', '/balance'];
+const spec001Body = () => {
+  const r = Router();
+  r.use(SPEC001_PATHS, errorFamily('error'), express.json({ limit: '1mb' }));
+  return r;
+};
 
 /** Sessions a crash left opening or closing are finished once they are this old. */
 const RECOVER_AFTER_MS = 2 * 60_000;
@@ -44,10 +57,10 @@ export function buildAgentWallets(ctx: ServiceContext<Db, Config>, ledger: Ledge
 
   if (!c.CHAIN_RPC_URL || !c.USDC_ADDRESS || !c.TREASURY_PRIVATE_KEY || !c.WALLET_MASTER_KEY) {
     const off = Router();
-    off.use(['/agents', '/sessions', '/transactions', '/balance'], errorFamily('error'), (_req, _res, next) =>
+    off.use(SPEC001_PATHS, errorFamily('error'), (_req, _res, next) =>
       next(new AppError('UNAVAILABLE', 'Agent wallets are not configured on this platform: set CHAIN_RPC_URL, USDC_ADDRESS, TREASURY_PRIVATE_KEY and WALLET_MASTER_KEY')),
     );
-    return { mount: (app) => app.use(off), consumers, readiness: [], onStart: async () => undefined, onStop: async () => undefined };
+    return { mount: (app) => app.use(spec001Body(), off), consumers, readiness: [], onStart: async () => undefined, onStop: async () => undefined };
   }
 
   const chain = createChainClient({
@@ -62,7 +75,9 @@ export function buildAgentWallets(ctx: ServiceContext<Db, Config>, ledger: Ledge
   const sessionsRepo = sessionsRepository(ctx.db);
   const base = { agents, ledger, events, chain, vault: new KeyVault(c.WALLET_MASTER_KEY), logger: ctx.logger };
   const funding = fundingService({ ...base, gasSponsorGwei: c.GAS_SPONSOR_GWEI, onrampSenders: c.ONRAMP_SENDER_ADDRESSES });
-  const onramp = c.ONRAMP_API_URL ? onrampClient({ apiUrl: c.ONRAMP_API_URL, apiKey: c.ONRAMP_API_KEY, payUrl: c.ONRAMP_PAY_URL, network: c.ONRAMP_NETWORK, timeoutMs: c.ONRAMP_TIMEOUT_MS }) : null;
+  const onrampAuth: OnrampAuth =
+    c.ONRAMP_AUTH === 'cdp_jwt' ? { kind: 'cdp_jwt', signer: cdpJwtSigner({ keyName: c.ONRAMP_API_KEY_NAME!, keySecret: c.ONRAMP_API_KEY_SECRET! }) } : { kind: 'bearer', apiKey: c.ONRAMP_API_KEY };
+  const onramp = c.ONRAMP_API_URL ? onrampClient({ apiUrl: c.ONRAMP_API_URL, auth: onrampAuth, payUrl: c.ONRAMP_PAY_URL, network: c.ONRAMP_NETWORK, timeoutMs: c.ONRAMP_TIMEOUT_MS }) : null;
   const agentsSvc = agentService({ ...base, onramp, drainOnDeactivate: (_caller, agent) => funding.drainAgent(agent, null) });
   const sessions = sessionService({ ...base, sessions: sessionsRepo, funding });
   const payments = paymentService({ ...base, sessions: sessionsRepo, funding });
@@ -79,6 +94,7 @@ export function buildAgentWallets(ctx: ServiceContext<Db, Config>, ledger: Ledge
 
   return {
     mount(app) {
+      app.use(spec001Body());
       app.use(walletInternalRouter({ sessions, payments }));
       app.use(agentsRouter({ agents: agentsSvc, funding, repo: agents }));
       app.use(sessionsRouter({ sessions }));

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { Pool } from 'pg';
 import type { ServiceDefinition } from '@platform/service';
 import { createDb, Db } from './db/client';
 import { ledgerRepository } from './db/ledger.repository';
@@ -7,6 +8,7 @@ import { creditService } from './domain/credits.service';
 import { walletEvents } from './events/publishers';
 import { agentOnboardedConsumer } from './events/consumers/agent-onboarded.consumer';
 import { internalRouter } from './http/internal.router';
+import { debitBatchRouter } from './http/debit-batch.router';
 import { devBalanceRouter } from './http/dev-balance.router';
 import type { Config } from './config';
 import { creditPurchasesRepository } from './db/credit-purchases.repository';
@@ -17,16 +19,20 @@ import { stripeWebhookRouter, STRIPE_WEBHOOK_PATH } from './http/stripe-webhook.
 import { runtimeValidatedConsumer } from './events/consumers/runtime-validated.consumer';
 import { runtimeIncidentConsumer } from './events/consumers/runtime-incident.consumer';
 import { webhookDeliveredConsumer } from './events/consumers/webhook-delivered.consumer';
-import { buildAgentWallets } from './agent-wallets';
+import { buildAgentWallets, SPEC001_PATHS } from './agent-wallets';
+import { agentsRepository } from './db/agents.repository';
 
 export const walletsService: ServiceDefinition<Db, Config> = {
   name: 'wallets',
   migrationsDir: path.join(__dirname, '..', 'prisma', 'migrations'),
   createDb,
   build(ctx) {
-    const ledger = ledgerRepository(ctx.db, { maxConcurrentTx: ctx.config.LEDGER_TX_CONCURRENCY, maxQueuedTx: ctx.config.LEDGER_TX_QUEUE });
+    const directPool =
+      ctx.config.LEDGER_DIRECT_POOL > 0 ? new Pool({ connectionString: ctx.config.DATABASE_URL, max: ctx.config.LEDGER_DIRECT_POOL, connectionTimeoutMillis: 5_000 }) : undefined;
+    const ledger = ledgerRepository(ctx.db, { maxConcurrentTx: ctx.config.LEDGER_TX_CONCURRENCY, maxQueuedTx: ctx.config.LEDGER_TX_QUEUE, pool: directPool });
     const events = walletEvents(ctx.outbox, ctx.name);
-    const balances = balanceService({ ledger, events });
+    // Agents are read only for a balance debit that names one (its policy spend).
+    const balances = balanceService({ ledger, events, agents: agentsRepository(ctx.db) });
     const creditPurchases = creditPurchasesRepository(ctx.db);
     const credits = creditService({ ledger, events, recordShortfall: creditPurchases.recordShortfall });
     // Credits and Stripe (spec 000); without both Stripe secrets purchases answer 503.
@@ -50,16 +56,21 @@ export const walletsService: ServiceDefinition<Db, Config> = {
     return {
       mount(app) {
         app.use(internalRouter({ balances }));
+        app.use(debitBatchRouter({ balances }));
         app.use(agentCreditsRouter({ credits, purchases, pricing }));
         app.use(stripeWebhookRouter({ purchases }));
         if (ctx.config.DEV_ROUTES) app.use(devBalanceRouter({ balances }));
         agentWallets.mount(app);
       },
       consumers: [agentOnboardedConsumer(credits), runtimeValidatedConsumer(usage), runtimeIncidentConsumer(usage), webhookDeliveredConsumer(usage), ...agentWallets.consumers],
-      rawPaths: [STRIPE_WEBHOOK_PATH, AGENT_CREDITS_PATH],
+      // Spec 001 paths parse their JSON after setting their error family ({"error": …}).
+      rawPaths: [STRIPE_WEBHOOK_PATH, AGENT_CREDITS_PATH, ...SPEC001_PATHS],
       readiness: agentWallets.readiness,
       onStart: agentWallets.onStart,
-      onStop: agentWallets.onStop,
+      async onStop() {
+        await agentWallets.onStop?.();
+        await directPool?.end();
+      },
     };
   },
 };

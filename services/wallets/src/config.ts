@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { loadConfig, serviceBaseSchema, port, bool, csv, ConfigError } from '@platform/config';
 import { DEFAULT_CREDIT_PACKS, parseCreditPacks } from './domain/credit-packs';
+import { CdpKeyError, parseCdpKeySecret } from './clients/cdp-jwt';
 
 /** An empty variable is "not set" (docker-compose writes `${STRIPE_SECRET_KEY:-}` as ""). */
 const optionalSecret = z.preprocess((v) => (v === '' ? undefined : v), z.string().min(8, 'is too short to be a Stripe secret').optional());
@@ -79,7 +80,14 @@ const chainConfig = {
   AUTO_TOPUP_INTERVAL_MS: z.coerce.number().int().min(0).max(86_400_000).default(60_000),
   /** The on-ramp provider's session-token API (Coinbase Onramp shape); unset = POST /agents/:id/onramp answers 503. */
   ONRAMP_API_URL: unsetIfEmpty(z.string().url()),
+  /** `cdp_jwt` (Coinbase's CDP API-key JWT per request) or `bearer` (ONRAMP_API_KEY as is); default cdp_jwt when ONRAMP_API_KEY_SECRET is set. */
+  ONRAMP_AUTH: unsetIfEmpty(z.enum(['bearer', 'cdp_jwt'])),
+  /** bearer mode: a fixed token; none sent when unset. */
   ONRAMP_API_KEY: unsetIfEmpty(z.string().min(1)),
+  /** cdp_jwt mode: the CDP API key id (a UUID, or the legacy `organizations/…/apiKeys/…` name): the JWT's kid and sub. */
+  ONRAMP_API_KEY_NAME: unsetIfEmpty(z.string().min(1).max(300)),
+  /** cdp_jwt mode: the CDP API key secret, a PEM EC P-256 private key (ES256) or CDP's base64 Ed25519 key (EdDSA). */
+  ONRAMP_API_KEY_SECRET: unsetIfEmpty(z.string().min(1)),
   /** The hosted buy page the session token opens. */
   ONRAMP_PAY_URL: z.string().url().default('https://pay.coinbase.com/buy/select-asset'),
   ONRAMP_NETWORK: z.string().min(1).default('base'),
@@ -103,6 +111,26 @@ function checkChain<C extends { CHAIN_RPC_URL?: string; USDC_ADDRESS?: string; T
   return c;
 }
 
+/**
+ * Resolves the on-ramp's authentication mode and reads the CDP key at boot, so a key CDP could
+ * never verify fails with the variable's name instead of a 502 on the first on-ramp request.
+ * Messages name the variable and the problem, never the secret.
+ */
+function checkOnramp<C extends { ONRAMP_AUTH?: 'bearer' | 'cdp_jwt'; ONRAMP_API_KEY_NAME?: string; ONRAMP_API_KEY_SECRET?: string }>(c: C): C & { ONRAMP_AUTH: 'bearer' | 'cdp_jwt' } {
+  const mode = c.ONRAMP_AUTH ?? (c.ONRAMP_API_KEY_SECRET ? 'cdp_jwt' : 'bearer');
+  if (mode === 'cdp_jwt') {
+    const missing = (['ONRAMP_API_KEY_NAME', 'ONRAMP_API_KEY_SECRET'] as const).filter((n) => !c[n]);
+    if (missing.length) throw new ConfigError(`invalid configuration:\n${missing.map((n) => `  ${n}: required when ONRAMP_AUTH is cdp_jwt`).join('\n')}`);
+    try {
+      parseCdpKeySecret(c.ONRAMP_API_KEY_SECRET!);
+    } catch (err) {
+      if (err instanceof CdpKeyError) throw new ConfigError(`invalid configuration:\n  ONRAMP_API_KEY_SECRET: ${err.message}`);
+      throw err;
+    }
+  }
+  return { ...c, ONRAMP_AUTH: mode };
+}
+
 export const configSchema = serviceBaseSchema.extend({
   PORT: port(8102),
   /** Mounts /dev/balance and /dev/balance/fund (self-funding without a chain). Never in production. */
@@ -111,8 +139,10 @@ export const configSchema = serviceBaseSchema.extend({
   LEDGER_TX_CONCURRENCY: z.coerce.number().int().min(1).max(200).default(8),
   /** Ledger transactions that may wait for a slot; past this a movement is refused with 503. */
   LEDGER_TX_QUEUE: z.coerce.number().int().min(0).max(100_000).default(5_000),
+  /** Connections of the per-call debit statements' own pg pool; 0: through Prisma's (standalone's one-connection databases). */
+  LEDGER_DIRECT_POOL: z.coerce.number().int().min(0).max(64).default(4),
   ...creditsConfig,
   ...chainConfig,
 });
 export type Config = ReturnType<typeof readConfig>;
-export const readConfig = (env: Record<string, string | undefined> = process.env) => checkChain(checkStripe(loadConfig(configSchema, env)));
+export const readConfig = (env: Record<string, string | undefined> = process.env) => checkOnramp(checkChain(checkStripe(loadConfig(configSchema, env))));

@@ -1,4 +1,5 @@
 import { AppError } from '@platform/http';
+import type { CdpJwtSigner } from './cdp-jwt';
 
 /**
  * The fiat on-ramp (spec 001 "Create a Coinbase Onramp session"): asks the provider's
@@ -6,23 +7,32 @@ import { AppError } from '@platform/http';
  * hosted buy-page URL from it. Coinbase's shape:
  *   POST {ONRAMP_API_URL}/onramp/v1/token  {"addresses":[{"address","blockchains":["base"]}],"assets":["USDC"]}
  *   → {"token": "…"}   then   {ONRAMP_PAY_URL}?sessionToken=…&defaultAsset=USDC[&presetFiatAmount=50]
- * The request carries ONRAMP_API_KEY as a bearer token. (Coinbase's production API wants a
- * per-request JWT signed with a CDP key; that signer is not part of this client.)
+ * Coinbase authenticates the request with a CDP API-key JWT (`cdp_jwt`: a fresh one per request,
+ * bound to this method, host and path, see cdp-jwt.ts). `bearer` sends a fixed ONRAMP_API_KEY
+ * instead, for providers that take one, or none when no key is set.
  */
 export interface OnrampClient {
   name: string;
   sessionUrl(q: { address: string; amountUsd: string | null }): Promise<string>;
 }
 
-export function onrampClient(opts: { apiUrl: string; apiKey?: string; payUrl: string; network: string; timeoutMs: number }): OnrampClient {
+export type OnrampAuth = { kind: 'bearer'; apiKey?: string } | { kind: 'cdp_jwt'; signer: CdpJwtSigner };
+
+export function onrampClient(opts: { apiUrl: string; auth: OnrampAuth; payUrl: string; network: string; timeoutMs: number }): OnrampClient {
+  const tokenUrl = new URL(`${opts.apiUrl.replace(/\/$/, '')}/onramp/v1/token`);
+  const authorization = (): string | null => {
+    if (opts.auth.kind === 'cdp_jwt') return `Bearer ${opts.auth.signer.token('POST', tokenUrl)}`;
+    return opts.auth.apiKey ? `Bearer ${opts.auth.apiKey}` : null;
+  };
   return {
     name: 'coinbase',
     async sessionUrl(q) {
+      const auth = authorization();
       let res: Response;
       try {
-        res = await fetch(`${opts.apiUrl.replace(/\/$/, '')}/onramp/v1/token`, {
+        res = await fetch(tokenUrl, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', ...(opts.apiKey ? { authorization: `Bearer ${opts.apiKey}` } : {}) },
+          headers: { 'content-type': 'application/json', ...(auth ? { authorization: auth } : {}) },
           body: JSON.stringify({ addresses: [{ address: q.address, blockchains: [opts.network] }], assets: ['USDC'] }),
           signal: AbortSignal.timeout(opts.timeoutMs),
         });

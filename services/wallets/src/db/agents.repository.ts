@@ -283,6 +283,34 @@ export function agentsRepository(db: Db) {
       return null;
     },
 
+    /**
+     * Gives a refunded spend back to the periods it was counted in, in the order spends lock
+     * them (no deadlock with a concurrent spend). Never below zero: a counter is only ever
+     * given back what was added to it, the floor is a guard against a period mix-up.
+     */
+    async releaseSpend(tx: Tx, agentId: string, periods: readonly string[], amount: bigint): Promise<void> {
+      for (const period of periods) {
+        await tx.$executeRaw`
+          UPDATE "agent_spend" SET "spent" = GREATEST("spent" - ${amount}::bigint, 0)
+          WHERE "agent_id" = ${agentId}::uuid AND "period" = ${period}`;
+      }
+    },
+
+    /** Whether this (agent, nonce) was voided (with or without a booking to reverse). */
+    async authorizationVoid(agentId: string, nonce: string, tx?: Tx): Promise<{ entryId: string | null } | null> {
+      const r = await client(tx).x402Void.findUnique({ where: { agentId_nonce: { agentId, nonce } }, select: { entryId: true } });
+      return r ? { entryId: r.entryId } : null;
+    },
+
+    async voidAuthorization(tx: Tx, agentId: string, nonce: string, entryId: string | null): Promise<void> {
+      await tx.x402Void.createMany({ data: [{ agentId, nonce, entryId }], skipDuplicates: true });
+    },
+
+    /** Takes a signed-but-voided payment off the transaction list: it never moved money (the ledger keeps both entries). */
+    async removeUnsentPayment(tx: Tx, agentId: string, nonce: string): Promise<void> {
+      await tx.walletTransaction.deleteMany({ where: { agentId, type: 'payment', reference: nonce, txHash: null } });
+    },
+
     async spendTotals(agentId: string, periods: string[]): Promise<Map<string, bigint>> {
       const rows = await db.agentSpend.findMany({ where: { agentId, period: { in: periods } } });
       return new Map(rows.map((r) => [r.period, r.spent]));

@@ -83,6 +83,23 @@ export function sessionsRepository(db: Db) {
     },
 
     /**
+     * Takes a refunded debit off an open session's counters, in the refund's transaction,
+     * after the refund's postings (the order a debit locks in: accounts, then the session
+     * row). False once a close has claimed the session: its remaining balance is then final.
+     */
+    async uncountDebit(tx: Tx, id: string, amount: bigint): Promise<boolean> {
+      const n = await tx.$executeRaw`
+        UPDATE "payment_sessions" SET "used_amount" = "used_amount" - ${amount}, "call_count" = GREATEST("call_count" - 1, 0), "updated_at" = now()
+        WHERE "id" = ${id}::uuid AND "status" = 'open'`;
+      return n === 1;
+    },
+
+    /** Voids a usage id for one session (a refund found no debit): ledger_debit refuses that pair later. */
+    async voidDebit(tx: Tx, sessionId: string, usageId: string): Promise<void> {
+      await tx.sessionDebitVoid.createMany({ data: [{ sessionId, usageId }], skipDuplicates: true });
+    },
+
+    /**
      * open (expired or not) → closing, or a closing one resumed after a crash; fixes the refund
      * nonce once. After this commits no debit can count, so used_amount is final.
      */

@@ -6,7 +6,8 @@ import type { SessionsRepository } from '../db/sessions.repository';
 import type { AgentWalletDeps } from './agents.service';
 import { onChain, usd } from './chain-call';
 import { agentExternal, agentWalletAccount, FundingService } from './funding.service';
-import { checkBudget, checkCall, PolicyCode, spendPeriods } from './policy';
+import { checkBudget, checkCall, PolicyCode, spendPeriodKeys, spendPeriods } from './policy';
+import { spentAt } from './balances.service';
 
 export interface AuthorizeQuery {
   /** The account metering acts for: the caller's organization, else the caller. */
@@ -37,6 +38,18 @@ export interface SignRequest {
   service: string | null;
   usageId: string | null;
 }
+
+export interface VoidResult {
+  agentId: string;
+  nonce: string;
+  usageId: string | null;
+  voidedMicros: bigint;
+  duplicate: boolean;
+}
+
+/** Ledger keys of a signed EIP-3009 payment and of its void; the nonce in lower case. */
+const x402Key = (agentId: string, nonce: string) => `x402:${agentId}:${nonce}`;
+const x402VoidKey = (agentId: string, nonce: string) => `x402_void:${agentId}:${nonce}`;
 
 /**
  * What metering asks of wallets for spec 001 external fetch and x402: whether an agent may
@@ -100,19 +113,25 @@ export function paymentService(deps: AgentWalletDeps & { sessions: SessionsRepos
       if (!agent) throw new AppError('NOT_FOUND', 'Agent wallet not found');
       if (!agent.active) throw new AppError('FORBIDDEN', 'Agent wallet is deactivated');
       const to = checksum(r.to);
-      const key = `x402:${agent.id}:${r.nonce.toLowerCase()}`;
+      const nonce = r.nonce.toLowerCase();
+      const key = x402Key(agent.id, nonce);
+      const voided = () => new AppError('CONFLICT', `nonce ${r.nonce} was voided; sign a new nonce`, { reason: 'authorization_voided' });
       const previous = await ledger.findEntry(key);
       if (previous) {
         const m = previous.metadata;
         if (m.to !== to || m.amount_micros !== r.value.toString() || m.valid_after !== r.validAfter.toString() || m.valid_before !== r.validBefore.toString()) {
           throw new AppError('CONFLICT', `nonce ${r.nonce} was already signed for other parameters`);
         }
+        if (await agents.authorizationVoid(agent.id, nonce)) throw voided();
       } else {
         const call = checkCall(agent.policy, { service: r.service, amountMicros: r.value });
         if (!call.allowed) throw new AppError(call.code === 'per_call_max' ? 'PAYMENT_REQUIRED' : 'FORBIDDEN', call.reason!, { reason: call.code });
         await funding.ensureBalance(agent, r.value);
         const at = now();
         await ledger.transaction(async (tx) => {
+          // A void that found nothing (metering timed out on this signature) refuses it for good.
+          await ledger.lockAuthorization(tx, agent.id, nonce);
+          if (await agents.authorizationVoid(agent.id, nonce, tx)) throw voided();
           const posted = await ledger.post(tx, {
             idempotencyKey: key,
             kind: 'payment',
@@ -123,10 +142,12 @@ export function paymentService(deps: AgentWalletDeps & { sessions: SessionsRepos
               amount_micros: r.value.toString(),
               valid_after: r.validAfter.toString(),
               valid_before: r.validBefore.toString(),
-              nonce: r.nonce.toLowerCase(),
+              nonce,
               usage_id: r.usageId,
               service: r.service,
               method: 'x402',
+              // A void gives the spend back to the periods it was counted in.
+              spent_at: at.toISOString(),
             },
             postings: [
               { account: agentWalletAccount(agent.id), amount: -r.value },
@@ -168,6 +189,65 @@ export function paymentService(deps: AgentWalletDeps & { sessions: SessionsRepos
         validBefore: r.validBefore,
         nonce: r.nonce,
       });
+    },
+
+    /**
+     * Releases the booking of a signed authorization the payee refused or metering never sent:
+     * the ledger entry is reversed, the agent's spend given back, the `payment` row taken off the
+     * transaction list, once per (agent, nonce). An authorization already used on chain
+     * (`authorizationState`) is a 409: that money moved. Nothing booked for the nonce: 404,
+     * and the nonce is void, so a signing of it still in flight is refused (409). A signature
+     * already handed out stays valid on chain until valid_before: the caller must only void
+     * one the payee never received or definitively refused.
+     */
+    async voidAuthorization(agentId: string, rawNonce: string): Promise<VoidResult> {
+      const agent = await agents.findById(agentId);
+      if (!agent) throw new AppError('NOT_FOUND', 'Agent wallet not found', { reason: 'agent_not_found' });
+      const nonce = rawNonce.toLowerCase();
+      const key = x402Key(agent.id, nonce);
+      const result = await ledger.transaction(async (tx): Promise<VoidResult | 'unknown'> => {
+        await ledger.lockAuthorization(tx, agent.id, nonce);
+        const booking = await ledger.findEntry(key, tx);
+        const previous = await agents.authorizationVoid(agent.id, nonce, tx);
+        if (!booking) {
+          if (!previous) await agents.voidAuthorization(tx, agent.id, nonce, null);
+          return 'unknown';
+        }
+        const amount = BigInt(String(booking.metadata.amount_micros));
+        const usageId = typeof booking.metadata.usage_id === 'string' ? booking.metadata.usage_id : null;
+        const out = (duplicate: boolean): VoidResult => ({ agentId: agent.id, nonce, usageId, voidedMicros: amount, duplicate });
+        if (previous) return out(true);
+        // One eth_call while the lock is held: a void is never booked for money that moved.
+        if (await onChain('read the authorization state', () => chain.authorizationUsed(agent.walletAddress, nonce))) {
+          throw new AppError('CONFLICT', `nonce ${nonce} was already used on chain: the payment was made and cannot be voided`, { reason: 'authorization_used' });
+        }
+        const posted = await ledger.post(tx, {
+          idempotencyKey: x402VoidKey(agent.id, nonce),
+          kind: 'refund',
+          metadata: {
+            agent_id: agent.id,
+            account_id: agent.accountId,
+            nonce,
+            usage_id: usageId,
+            reverses_entry_id: booking.id,
+            amount_micros: amount.toString(),
+            method: 'x402',
+          },
+          postings: [
+            { account: agentWalletAccount(agent.id), amount },
+            { account: agentExternal(agent.id), amount: -amount },
+          ],
+        });
+        await agents.releaseSpend(tx, agent.id, spendPeriodKeys(spentAt(booking)), amount);
+        await agents.removeUnsentPayment(tx, agent.id, nonce);
+        await agents.voidAuthorization(tx, agent.id, nonce, posted.entry.id);
+        return out(false);
+      });
+      // Thrown after the commit: the void of an unknown nonce must stay written.
+      if (result === 'unknown') {
+        throw new AppError('NOT_FOUND', `No authorization with nonce ${nonce} was signed for this agent; the nonce is now void and cannot be signed`, { reason: 'no_authorization' });
+      }
+      return result;
     },
   };
 }

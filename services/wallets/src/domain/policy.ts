@@ -86,10 +86,19 @@ export function checkBudget(policy: Policy, spent: SpendTotals, amount: bigint):
 
 /** The spend periods one spend at `at` counts towards, with the limit each must stay within. */
 export function spendPeriods(policy: Policy, at: Date): { period: string; limit: bigint | null; code: PolicyCode }[] {
-  const iso = at.toISOString();
+  const [total, day, month] = spendPeriodKeys(at);
   return [
-    { period: 'total', limit: policy.spendingCap, code: 'spending_cap' },
-    { period: `d:${iso.slice(0, 10)}`, limit: policy.dailyLimit, code: 'daily_limit' },
-    { period: `m:${iso.slice(0, 7)}`, limit: policy.monthlyLimit, code: 'monthly_limit' },
+    { period: total, limit: policy.spendingCap, code: 'spending_cap' },
+    { period: day, limit: policy.dailyLimit, code: 'daily_limit' },
+    { period: month, limit: policy.monthlyLimit, code: 'monthly_limit' },
   ];
+}
+
+/**
+ * The agent_spend periods of a spend made at `at` (UTC), in the order spends lock them: a
+ * refund gives the amount back to exactly these rows, whenever it comes.
+ */
+export function spendPeriodKeys(at: Date): [string, string, string] {
+  const iso = at.toISOString();
+  return ['total', `d:${iso.slice(0, 10)}`, `m:${iso.slice(0, 7)}`];
 }

@@ -9,7 +9,9 @@ import { requireLevel } from './access';
 import type { AgentWalletDeps } from './agents.service';
 import { onChain, usd } from './chain-call';
 import { agentWalletAccount, FundingService } from './funding.service';
-import { checkCall, spendPeriods } from './policy';
+import { checkCall, spendPeriodKeys, spendPeriods } from './policy';
+import { buyerBalance, refundKey, spentAt } from './balances.service';
+import type { PostResult } from '../db/ledger.repository';
 
 /** A session's deposit in the ledger (owner = session id); debited per call, never negative. */
 export const sessionAccount = (sessionId: string): AccountRef => ({ ownerId: sessionId, kind: 'session_balance', currency: 'USDC' });
@@ -41,6 +43,20 @@ export interface DebitResult {
   callCount: number;
   duplicate: boolean;
 }
+
+export interface SessionRefundResult {
+  usageId: string;
+  sessionId: string;
+  refundedMicros: bigint;
+  /** The session's balance after the refund (a replay: after the first refund). */
+  remainingMicros: bigint;
+  /** `session` while it is open; `buyer_balance` (the account's prepaid balance) once a close has claimed it. */
+  refundedTo: 'session' | 'buyer_balance';
+  duplicate: boolean;
+}
+
+/** A close claimed the session between the refund's read and its write: refund elsewhere. */
+class SessionNotOpen extends Error {}
 
 /**
  * Spec 001 payment sessions: an on-chain deposit from the agent to the treasury, instant
@@ -236,6 +252,8 @@ export function sessionService(deps: AgentWalletDeps & { sessions: SessionsRepos
           service_id: d.serviceId,
           amount_micros: amount,
           method: 'session',
+          // A refund gives the spend back to the periods it was counted in.
+          spent_at: at.toISOString(),
         },
         postings: [
           { account: sessionAccount(s.id), amount: -d.amountMicros },
@@ -243,15 +261,16 @@ export function sessionService(deps: AgentWalletDeps & { sessions: SessionsRepos
         ],
         envelope,
         checkVoid: false,
-        session: {
-          sessionId: s.id,
+        session: { sessionId: s.id, now: at },
+        agent: {
           agentId: agent.id,
-          now: at,
           refusal: policyRefusal ? String(policyRefusal.details?.reason ?? 'refused') : null,
           periods: spendPeriods(agent.policy, at),
         },
       });
-      if (r.status === 'voided') throw new Error(`session debit ${d.usageId} reported voided without a void check`);
+      if (r.status === 'voided') {
+        throw new AppError('CONFLICT', `usage_id ${d.usageId} was refunded on session ${s.id} before it was debited; it cannot be charged`, { reason: 'usage_voided' });
+      }
       if (r.status === 'insufficient') {
         throw new AppError('PAYMENT_REQUIRED', `Insufficient budget: the session has ${usd(r.available)} USDC left, the call costs ${usd(r.required)} USDC`, {
           reason: 'insufficient_session_balance',
@@ -284,6 +303,85 @@ export function sessionService(deps: AgentWalletDeps & { sessions: SessionsRepos
         callCount: r.session!.callCount,
         duplicate: r.status === 'duplicate',
       };
+    },
+
+    /**
+     * The internal session refund (metering): gives one session debit back, once. Under the
+     * usage id's advisory lock (as a debit takes it): no debit of it on this session voids the
+     * pair instead, so a debit arriving later is refused (409) and an abandoned call is never
+     * charged. The money goes back to the session while it is open (its counters go down with
+     * it) and to the account's prepaid balance once a close has claimed it (the close refunded
+     * what the session held on chain then). The agent's spend is given back either way.
+     */
+    async refund(sessionId: string, usageId: string): Promise<SessionRefundResult> {
+      const s = await sessions.findById(sessionId);
+      // No such session: it holds no debit of anything, now or later (ids are random UUIDs).
+      if (!s) throw new AppError('NOT_FOUND', `Session not found: it has no debit of usage_id ${usageId}`, { reason: 'no_debit' });
+      const result = await ledger.transaction(async (tx): Promise<SessionRefundResult | 'voided'> => {
+        await ledger.lockUsage(tx, usageId);
+        const debit = await ledger.findEntry(sessionDebitKey(usageId), tx);
+        if (!debit || debit.metadata.method !== 'session' || debit.metadata.session_id !== s.id) {
+          await sessions.voidDebit(tx, s.id, usageId);
+          return 'voided';
+        }
+        const m = debit.metadata;
+        const amount = BigInt(String(m.amount_micros));
+        const done = (r: PostResult['entry'], duplicate: boolean, remaining: bigint): SessionRefundResult => ({
+          usageId,
+          sessionId: s.id,
+          refundedMicros: amount,
+          remainingMicros: remaining,
+          refundedTo: r.metadata.refunded_to === 'buyer_balance' ? 'buyer_balance' : 'session',
+          duplicate,
+        });
+        const sessionAfter = (e: PostResult['entry']) => e.postings.find((p) => p.account.ownerId === s.id && p.account.kind === 'session_balance')?.balanceAfter;
+
+        const previous = await ledger.findEntry(refundKey(usageId), tx);
+        if (previous) return done(previous, true, sessionAfter(previous) ?? (await ledger.balanceOf(sessionAccount(s.id), tx)));
+
+        const entry = (to: 'session' | 'buyer_balance') => ({
+          idempotencyKey: refundKey(usageId),
+          kind: 'refund' as const,
+          metadata: {
+            usage_id: usageId,
+            reverses_entry_id: debit.id,
+            session_id: s.id,
+            agent_id: String(m.agent_id),
+            buyer_id: String(m.buyer_id),
+            provider_id: String(m.provider_id),
+            service_id: String(m.service_id),
+            amount_micros: amount.toString(),
+            method: 'session',
+            refunded_to: to,
+          },
+          postings: [
+            { account: to === 'session' ? sessionAccount(s.id) : buyerBalance(String(m.buyer_id)), amount },
+            { account: providerPayable(String(m.provider_id)), amount: -amount },
+          ],
+        });
+        let posted: PostResult;
+        try {
+          // Accounts first, then the session row: the order a session debit locks in.
+          posted = await ledger.savepoint(tx, async () => {
+            const r = await ledger.post(tx, entry('session'));
+            if (!r.duplicate && !(await sessions.uncountDebit(tx, s.id, amount))) throw new SessionNotOpen();
+            return r;
+          });
+        } catch (err) {
+          if (!(err instanceof SessionNotOpen)) throw err;
+          posted = await ledger.post(tx, entry('buyer_balance'));
+        }
+        if (posted.duplicate) return done(posted.entry, true, sessionAfter(posted.entry) ?? (await ledger.balanceOf(sessionAccount(s.id), tx)));
+        await agents.releaseSpend(tx, String(m.agent_id), spendPeriodKeys(spentAt(debit)), amount);
+        return done(posted.entry, false, sessionAfter(posted.entry) ?? (await ledger.balanceOf(sessionAccount(s.id), tx)));
+      });
+      // Thrown after the commit: the void must stay written although the answer is a 404.
+      if (result === 'voided') {
+        throw new AppError('NOT_FOUND', `No debit of usage_id ${usageId} on session ${s.id}; it is now void for this session and a later debit of it is refused`, {
+          reason: 'no_debit',
+        });
+      }
+      return result;
     },
 
     /**

@@ -10,7 +10,14 @@ export function internalRouter(deps: { balances: BalanceService }): Router {
 
   r.post('/internal/debits', validate({ body: DebitBody }), async (req, res) => {
     const b = req.body as DebitBody;
-    const d = await deps.balances.debit({ usageId: b.usage_id, buyerId: b.buyer_id, amountMicros: b.amount_micros, providerId: b.provider_id, serviceId: b.service_id });
+    const d = await deps.balances.debit({
+      usageId: b.usage_id,
+      buyerId: b.buyer_id,
+      amountMicros: b.amount_micros,
+      providerId: b.provider_id,
+      serviceId: b.service_id,
+      ...(b.agent_id ? { agent: { agentId: b.agent_id, accountId: b.org_id ?? b.buyer_id } } : {}),
+    });
     res.json({ usage_id: d.usageId, debited_micros: d.debitedMicros.toString(), balance_micros: d.balanceMicros.toString(), duplicate: d.duplicate });
   });
 

@@ -19,6 +19,10 @@ export const DebitBody = z.object({
   amount_micros: micros,
   provider_id: id('provider_id'),
   service_id: id('service_id'),
+  /** The agent paying (optional): the debit then counts against its policy spend. */
+  agent_id: id('agent_id').optional(),
+  /** The caller's organization, if any: the agent must belong to org_id ?? buyer_id. */
+  org_id: id('org_id').nullable().optional(),
 });
 export type DebitBody = z.infer<typeof DebitBody>;
 

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { errorFamily, requireService, validate } from '@platform/http';
 import type { PaymentService } from '../domain/payments.service';
 import type { SessionService } from '../domain/sessions.service';
-import { AuthorizeBody, Eip3009Body, IdParams, SessionDebitBody } from './wallet-internal.schemas';
+import { AuthorizeBody, Eip3009Body, IdParams, NonceParams, SessionDebitBody, SessionRefundBody } from './wallet-internal.schemas';
 
 /**
  * Metering's synchronous paths into agent wallets (README "Internal contracts"); service
@@ -29,6 +29,18 @@ export function walletInternalRouter(deps: { sessions: SessionService; payments:
       remaining_micros: d.remainingMicros.toString(),
       used_micros: d.usedMicros.toString(),
       call_count: d.callCount,
+      duplicate: d.duplicate,
+    });
+  });
+
+  r.post('/internal/sessions/:id/refunds', validate({ params: IdParams, body: SessionRefundBody }), async (req, res) => {
+    const d = await deps.sessions.refund((res.locals.params as { id: string }).id, (req.body as SessionRefundBody).usage_id);
+    res.json({
+      usage_id: d.usageId,
+      session_id: d.sessionId,
+      refunded_micros: d.refundedMicros.toString(),
+      remaining_micros: d.remainingMicros.toString(),
+      refunded_to: d.refundedTo,
       duplicate: d.duplicate,
     });
   });
@@ -80,6 +92,12 @@ export function walletInternalRouter(deps: { sessions: SessionService; payments:
       authorization: { from: a.from, to: a.to, value: a.value.toString(), validAfter: a.validAfter.toString(), validBefore: a.validBefore.toString(), nonce: a.nonce },
       signature: s.signature,
     });
+  });
+
+  r.post('/internal/agents/:id/eip3009-authorizations/:nonce/void', validate({ params: NonceParams }), async (_req, res) => {
+    const p = res.locals.params as NonceParams;
+    const v = await deps.payments.voidAuthorization(p.id, p.nonce);
+    res.json({ agent_id: v.agentId, nonce: v.nonce, usage_id: v.usageId, voided_micros: v.voidedMicros.toString(), duplicate: v.duplicate });
   });
   return r;
 }

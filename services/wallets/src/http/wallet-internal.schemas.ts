@@ -17,6 +17,9 @@ const uint = (name: string) =>
     .regex(/^\d{1,20}$/, `${name} must be a string of digits`)
     .transform((s) => BigInt(s));
 
+/** An EIP-3009 nonce: 32 bytes as 0x and 64 hex characters. */
+const nonce = z.string({ error: 'nonce must be 0x and 64 hex characters' }).regex(/^0x[0-9a-fA-F]{64}$/, 'nonce must be 0x and 64 hex characters');
+
 /** The account metering acts for: org_id when the caller has one, else owner_id. */
 const account = { owner_id: id('owner_id'), org_id: id('org_id').nullable().optional() };
 
@@ -28,6 +31,9 @@ export const SessionDebitBody = z.object({
   provider_id: id('provider_id'),
 });
 export type SessionDebitBody = z.infer<typeof SessionDebitBody>;
+
+export const SessionRefundBody = z.object({ usage_id: id('usage_id') });
+export type SessionRefundBody = z.infer<typeof SessionRefundBody>;
 
 export const AuthorizeBody = z.object({
   ...account,
@@ -44,13 +50,16 @@ export const Eip3009Body = z.object({
   value: micros('value'),
   valid_after: uint('valid_after'),
   valid_before: uint('valid_before'),
-  nonce: z.string({ error: 'nonce must be 0x and 64 hex characters' }).regex(/^0x[0-9a-fA-F]{64}$/, 'nonce must be 0x and 64 hex characters'),
+  nonce,
   service: id('service').optional(),
   usage_id: id('usage_id').optional(),
 });
 export type Eip3009Body = z.infer<typeof Eip3009Body>;
 
 export const IdParams = z.object({ id: id('id') });
+
+export const NonceParams = z.object({ id: id('id'), nonce });
+export type NonceParams = z.infer<typeof NonceParams>;
 
 export const FaucetBody = z.strictObject({
   address: z.string({ error: 'address is required: the wallet to send test USDC to' }).regex(/^0x[0-9a-fA-F]{40}$/, 'address must be 0x and 40 hex characters'),
