@@ -46,11 +46,11 @@ describe('settlements keeps a provider usage read model from service.called', ()
 
     const s = await summary('prov-1');
     expect(s.status).toBe(200);
-    expect(s.body).toEqual({ provider_id: 'prov-1', call_count: 3, total_micros: '9007199254790993' });
+    expect(s.body).toEqual({ provider_id: 'prov-1', call_count: 3, total_micros: '9007199254790993', payable_call_count: 2, payable_micros: '9007199254790993' });
   });
 
   it('answers an empty summary for a provider with no calls', async () => {
-    expect((await summary('nobody')).body).toEqual({ provider_id: 'nobody', call_count: 0, total_micros: '0' });
+    expect((await summary('nobody')).body).toEqual({ provider_id: 'nobody', call_count: 0, total_micros: '0', payable_call_count: 0, payable_micros: '0' });
   });
 
   it('keeps the summary to services', async () => {

@@ -1,6 +1,7 @@
 import type { SqlClient } from '@platform/events';
 import type { Db } from './client';
 import type { Prisma } from '../generated/prisma/client';
+import type { MethodTotal } from '../domain/payout';
 
 export interface UsageRecord {
   usageId: string;
@@ -21,9 +22,18 @@ export function providerUsageRepository(db: Db) {
     async record(tx: SqlClient, u: UsageRecord): Promise<void> {
       await (tx as Prisma.TransactionClient).providerUsage.upsert({ where: { usageId: u.usageId }, create: u, update: {} });
     },
-    async summaryFor(providerId: string): Promise<{ callCount: number; totalMicros: bigint }> {
-      const r = await db.providerUsage.aggregate({ where: { providerId }, _count: { _all: true }, _sum: { amountMicros: true } });
-      return { callCount: r._count._all, totalMicros: r._sum.amountMicros ?? 0n };
+    /**
+     * A provider's calls grouped by payment method (fold them with domain/payout's
+     * `providerTotals`); `period` is half-open [from, to) on the call time, as a settlement period is.
+     */
+    async totalsByMethod(providerId: string, period?: { from: Date; to: Date }): Promise<MethodTotal[]> {
+      const groups = await db.providerUsage.groupBy({
+        by: ['paymentMethod'],
+        where: { providerId, ...(period ? { calledAt: { gte: period.from, lt: period.to } } : {}) },
+        _count: { _all: true },
+        _sum: { amountMicros: true },
+      });
+      return groups.map((g) => ({ paymentMethod: g.paymentMethod, callCount: g._count._all, amountMicros: g._sum.amountMicros ?? 0n }));
     },
   };
 }
