@@ -353,6 +353,29 @@ describe('spec 001 external fetch and session-paid calls through the gateway', (
       expect((await api.get('/dev/balance', igKey)).body.balance_micros).toBe('990000');
     });
 
+    it("a prepaid-balance call counts against the agent's budget: over its daily_limit 402, nothing taken", async () => {
+      const created = await api.post('/agents', { name: 'Budget Bot' }, me);
+      expect(created.status).toBe(201);
+      const botId: string = created.body.id;
+      expect((await api.put(`/agents/${botId}/policy`, { daily_limit: 15000 }, me)).status).toBe(200);
+      expect((await api.post('/dev/balance/fund', { amount: '1.00' }, igKey)).status).toBe(200);
+      const call = () => api.post('/services/exa/search', { query: 'q' }, { authorization: igKey, 'x-agent-wallet': botId });
+      const balance = async () => BigInt((await api.get('/dev/balance', igKey)).body.balance_micros);
+
+      const before = await balance();
+      expect((await call()).status).toBe(200);
+      expect(await balance()).toBe(before - 10_000n);
+      const over = await call();
+      expect(over.status).toBe(402);
+      expect(over.body).toMatchObject({ details: { reason: 'daily_limit' } });
+      expect(await balance()).toBe(before - 10_000n);
+
+      // The limit lifted, the same agent pays again.
+      expect((await api.put(`/agents/${botId}/policy`, { daily_limit: null }, me)).status).toBe(200);
+      expect((await call()).status).toBe(200);
+      expect(await balance()).toBe(before - 20_000n);
+    });
+
     it('refuses an unknown slug (404), a missing X-Agent-Wallet (400) and a closed session (409)', async () => {
       expect((await api.post('/services/nope/search', {}, { authorization: igKey, 'x-agent-wallet': 'research-bot' })).body).toMatchObject({ error: 'Service "nope" not found' });
       const missing = await api.post('/services/exa/search', {}, { authorization: igKey });

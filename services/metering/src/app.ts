@@ -1,8 +1,10 @@
 import path from 'node:path';
+import { Pool } from 'pg';
 import type { ServiceDefinition } from '@platform/service';
 import { createDb, Db } from './db/client';
 import { servicePricesRepository } from './db/service-prices.repository';
 import { usageRepository } from './db/usage.repository';
+import { usageWriter } from './db/usage-writer';
 import { walletsClient } from './clients/wallets.client';
 import { walletsSignerClient } from './clients/signer.client';
 import { usdcAuthorizations } from './clients/usdc.client';
@@ -27,14 +29,19 @@ export const meteringService: ServiceDefinition<Db, Config> = {
   build(ctx) {
     const { config } = ctx;
     const prices = servicePricesRepository(ctx.db);
-    const wallets = walletsClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: config.WALLETS_TIMEOUT_MS });
+    const wallets = walletsClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: config.WALLETS_TIMEOUT_MS, batchDebits: config.DEBIT_BATCHING });
     const x402Payments = x402PaymentsRepository(ctx.db);
     const authorizations = config.CHAIN_RPC_URL ? usdcAuthorizations({ rpcUrl: config.CHAIN_RPC_URL, usdcAddress: config.USDC_ADDRESS, chainId: config.CHAIN_ID }) : undefined;
+    const writer = config.USAGE_BATCHING
+      ? usageWriter(ctx.db, ctx.outbox, config.USAGE_WRITER_POOL > 0 ? { pool: new Pool({ connectionString: config.DATABASE_URL, max: config.USAGE_WRITER_POOL, connectionTimeoutMillis: 5_000 }) } : {})
+      : undefined;
     const metering = createMetering({
       prices,
       usage: usageRepository(ctx.db),
       wallets,
       events: meteringPublishers(ctx.outbox),
+      writer,
+      priceCacheMs: config.PRICE_CACHE_MS,
       logger: ctx.logger,
       // Longer than any live call can stay pending: the debit, the provider's first byte, and slack.
       staleAfterMs: config.PENDING_STALE_MS,
@@ -61,13 +68,14 @@ export const meteringService: ServiceDefinition<Db, Config> = {
         app.use(usageRouter({ metering }));
         app.use(agentPayRouter({ publicBaseUrl: config.PUBLIC_BASE_URL, chainId: config.CHAIN_ID, network: config.X402_NETWORK, usdcAddress: config.USDC_ADDRESS }));
       },
-      consumers: [serviceCatalogueConsumer(prices)],
+      consumers: [serviceCatalogueConsumer(prices, (id) => metering.forgetPrice(id))],
       async onStart() {
         sweeper.start();
       },
       async onStop() {
         await sweeper.stop();
         forwarder.close();
+        await writer?.close();
         authorizations?.close();
       },
     };

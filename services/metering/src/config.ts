@@ -1,4 +1,4 @@
-import { loadConfig, serviceBaseSchema, port, csv, z, ConfigError } from '@platform/config';
+import { loadConfig, serviceBaseSchema, port, csv, bool, z, ConfigError } from '@platform/config';
 
 const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address');
 /** An empty variable is "not set" (docker-compose writes `${USDC_ADDRESS:-}` as ""). */
@@ -40,6 +40,20 @@ export const configSchema = serviceBaseSchema.extend({
   CHAIN_RPC_URL: unsetIfEmpty(z.string().url()),
   /** Largest upstream response external fetch and /services/{slug} read (they answer it inside JSON). */
   EXTERNAL_FETCH_MAX_BYTES: z.coerce.number().int().min(1_024).max(100 * 1024 * 1024).default(5 * 1024 * 1024),
+  /**
+   * How long a service's price and status are reused from memory (0: read the read model on
+   * every call). This process's catalogue consumer forgets a row at once; other replicas within this.
+   */
+  PRICE_CACHE_MS: z.coerce.number().int().min(0).max(60_000).default(1_000),
+  /**
+   * Paid calls' usage writes (the pending record, the completion with its service.called) go
+   * out in batches across concurrent calls, one statement per batch; false: a transaction per call.
+   */
+  USAGE_BATCHING: bool(true),
+  /** Connections of the batched usage writes' own pg pool; 0: through Prisma's (standalone's one-connection databases). */
+  USAGE_WRITER_POOL: z.coerce.number().int().min(0).max(64).default(4),
+  /** Balance debits of concurrent calls go to wallets together (`POST /internal/debits/batch`); false: one request per call. */
+  DEBIT_BATCHING: bool(true),
 });
 
 /** Circle's USDC and x402's network names on the chains that need no configuration. */

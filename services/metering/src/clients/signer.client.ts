@@ -14,7 +14,25 @@ import type { SignedAuthorization } from '../domain/x402.protocol';
  * parameters; the key never leaves wallets. It is idempotent by (agent, nonce), and a nonce
  * settles once on chain, so a retry after a timeout is safe.
  */
-export function walletsSignerClient(opts: { baseUrl: string; secret: string; timeoutMs: number }): PaymentSigner {
+/** What a void of a signed authorization found (wallets' `POST …/eip3009-authorizations/:nonce/void`). */
+export type VoidOutcome =
+  /** The booking was released now, or by an earlier void (`duplicate`). */
+  | { kind: 'voided'; voidedMicros: bigint; duplicate: boolean }
+  /** Wallets never booked this nonce; it is now void there, so a signing still in flight is refused. */
+  | { kind: 'not_signed' }
+  /** The authorization was used on chain: the money moved and stays booked. */
+  | { kind: 'used' };
+
+export interface WalletsSigner extends PaymentSigner {
+  /**
+   * Releases the spend booked for a signed authorization the payee refused or that was never
+   * sent. Only for those: a signature the payee holds stays valid on chain until valid_before.
+   * Idempotent; throws when wallets cannot answer (retry it).
+   */
+  voidAuthorization(agentId: string, nonce: string): Promise<VoidOutcome>;
+}
+
+export function walletsSignerClient(opts: { baseUrl: string; secret: string; timeoutMs: number }): WalletsSigner {
   const client = new InternalClient({ baseUrl: opts.baseUrl.replace(/\/$/, ''), service: 'metering', secret: opts.secret, timeoutMs: opts.timeoutMs, target: 'wallets' });
   return {
     async authorize(r: Eip3009Request): Promise<SignedAuthorization> {
@@ -38,6 +56,19 @@ export function walletsSignerClient(opts: { baseUrl: string; secret: string; tim
       // 402 over budget / per-call max, 403 not allowed by policy or wallet deactivated.
       if (res.status === 402 || res.status === 403) throw new SignerRefused(why, res.status);
       throw new Error(why);
+    },
+
+    async voidAuthorization(agentId: string, nonce: string): Promise<VoidOutcome> {
+      const res = await client.request<{ voided_micros?: string; duplicate?: boolean; detail?: string; errors?: { reason?: string } }>(
+        'POST',
+        `/internal/agents/${encodeURIComponent(agentId)}/eip3009-authorizations/${encodeURIComponent(nonce)}/void`,
+        {},
+      );
+      if (res.status === 200) return { kind: 'voided', voidedMicros: BigInt(res.body?.voided_micros ?? '0'), duplicate: res.body?.duplicate === true };
+      const reason = res.body?.errors?.reason;
+      if (res.status === 404 && reason === 'no_authorization') return { kind: 'not_signed' };
+      if (res.status === 409 && reason === 'authorization_used') return { kind: 'used' };
+      throw new Error(String(res.body?.detail ?? `wallets answered ${res.status} to a void`));
     },
   };
 }

@@ -1,4 +1,5 @@
 import { AppError, InternalClient } from '@platform/http';
+import { Batcher } from '../support/batcher';
 
 export interface DebitRequest {
   usageId: string;
@@ -6,9 +7,22 @@ export interface DebitRequest {
   amountMicros: bigint;
   providerId: string;
   serviceId: string;
+  /**
+   * The agent paying from the buyer's balance (X-Agent-Wallet resolved by authorize): wallets
+   * then counts the debit against its policy spend (per_call_max, spending_cap, daily and
+   * monthly limits) and a refund gives it back. It must belong to orgId ?? buyerId.
+   */
+  agentId?: string | null;
+  /** The caller's organization, when it has one (only sent with agentId). */
+  orgId?: string | null;
 }
 
-export type DebitResult = { kind: 'debited'; balanceMicros: bigint } | { kind: 'insufficient'; detail: string };
+/**
+ * `insufficient` is every refusal of a balance debit: 402 (the balance, or with agentId the
+ * agent's budget: `reason` per_call_max | spending_cap | daily_limit | monthly_limit) and,
+ * only with agentId, 403 `agent_inactive` or 404 `agent_not_found`. Nothing was taken.
+ */
+export type DebitResult = { kind: 'debited'; balanceMicros: bigint } | { kind: 'insufficient'; detail: string; status?: number; reason?: string };
 
 export interface SessionDebitRequest {
   sessionId: string;
@@ -54,6 +68,28 @@ export interface AgentVerdict {
 
 export type AuthorizeResult = { kind: 'verdict'; verdict: AgentVerdict } | { kind: 'not_found'; detail: string };
 
+type DebitBody = { balance_micros?: string; detail?: string; errors?: { reason?: string } };
+
+const debitBody = (d: DebitRequest) => ({
+  usage_id: d.usageId,
+  buyer_id: d.buyerId,
+  amount_micros: d.amountMicros.toString(),
+  provider_id: d.providerId,
+  service_id: d.serviceId,
+  ...(d.agentId ? { agent_id: d.agentId, ...(d.orgId ? { org_id: d.orgId } : {}) } : {}),
+});
+
+/** Wallets' answer to one debit (alone or in a batch) as metering reads it. */
+function debitResult(d: DebitRequest, r: { status: number; body: DebitBody | undefined }): DebitResult {
+  if (r.status === 200) return { kind: 'debited', balanceMicros: BigInt(r.body?.balance_micros ?? '0') };
+  if (r.status === 402 || (d.agentId && (r.status === 403 || r.status === 404) && typeof r.body?.errors?.reason === 'string')) {
+    const detail = typeof r.body?.detail === 'string' && r.body.detail ? r.body.detail : 'Insufficient balance';
+    const reason = r.body?.errors?.reason;
+    return { kind: 'insufficient', detail, status: r.status, ...(typeof reason === 'string' ? { reason } : {}) };
+  }
+  throw new WalletsUnavailable(`wallets answered ${r.status} to a debit`);
+}
+
 /** Thrown when wallets cannot say whether it moved money; the caller must refund to be safe. */
 export class WalletsUnavailable extends Error {}
 
@@ -61,7 +97,7 @@ export class WalletsUnavailable extends Error {}
  * Wallets' internal API (CONTRACTS "Wallets <-> metering"): debits and refunds are both
  * idempotent by usage_id, so retrying either after a timeout is always safe.
  */
-export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs: number }) {
+export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs: number; batchDebits?: boolean }) {
   const client = new InternalClient({ baseUrl: opts.baseUrl.replace(/\/$/, ''), service: 'metering', secret: opts.secret, timeoutMs: opts.timeoutMs, target: 'wallets' });
 
   async function send<T>(path: string, body: unknown, requestId?: string) {
@@ -72,19 +108,28 @@ export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs
     }
   }
 
+  const debits = opts.batchDebits
+    ? new Batcher<DebitRequest, { status: number; body: DebitBody | undefined }>(
+        async (ds) => {
+          const r = await send<{ results?: { status: number; body: DebitBody }[] }>('/internal/debits/batch', { debits: ds.map(debitBody) });
+          if (r.status !== 200 || !Array.isArray(r.body?.results) || r.body.results.length !== ds.length) {
+            throw new WalletsUnavailable(`wallets answered ${r.status} to a debit batch`);
+          }
+          return r.body.results;
+        },
+        { maxBatch: 200, maxInFlight: 4 },
+      )
+    : null;
+
   return {
+    /**
+     * Takes a call's price from the buyer's prepaid balance; idempotent by usage_id. With
+     * batching, concurrent debits travel together in one `POST /internal/debits/batch`, each
+     * answered exactly as `POST /internal/debits` would answer it alone.
+     */
     async debit(d: DebitRequest, requestId?: string): Promise<DebitResult> {
-      const r = await send<{ balance_micros?: string; detail?: string }>(
-        '/internal/debits',
-        { usage_id: d.usageId, buyer_id: d.buyerId, amount_micros: d.amountMicros.toString(), provider_id: d.providerId, service_id: d.serviceId },
-        requestId,
-      );
-      if (r.status === 200) return { kind: 'debited', balanceMicros: BigInt(r.body?.balance_micros ?? '0') };
-      if (r.status === 402) {
-        const detail = typeof r.body?.detail === 'string' && r.body.detail ? r.body.detail : 'Insufficient balance';
-        return { kind: 'insufficient', detail };
-      }
-      throw new WalletsUnavailable(`wallets answered ${r.status} to a debit`);
+      if (debits) return debitResult(d, await debits.push(d));
+      return debitResult(d, await send<DebitBody>('/internal/debits', debitBody(d), requestId));
     },
 
     /** Takes a call's price from a payment session (spec 001); idempotent by usage_id. */

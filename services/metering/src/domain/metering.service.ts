@@ -4,7 +4,9 @@ import { AppError, ErrorCode } from '@platform/http';
 import type { Logger } from '@platform/telemetry';
 import type { ServicePricesRepository, ServicePriceRow } from '../db/service-prices.repository';
 import { isUniqueViolation, UsageRepository, UsageRow, UsageSummary } from '../db/usage.repository';
-import type { MeteringPublishers } from '../events/publishers';
+import { createEnvelope } from '@platform/events';
+import { serviceCalledData, type MeteringPublishers } from '../events/publishers';
+import type { UsageWriter } from '../db/usage-writer';
 import { WalletsClient, WalletsUnavailable } from '../clients/wallets.client';
 import type { AuthorizationLedger, X402PaymentStore } from './x402.service';
 import { externalServiceName, matchEndpoint } from './service-names';
@@ -111,6 +113,13 @@ export function createMetering(deps: {
   usage: UsageRepository;
   wallets: WalletsClient;
   events: MeteringPublishers;
+  /**
+   * The hot path's batched writes (a pending record, a completion with its event, each one
+   * statement per batch). Without it every call uses its own transactions.
+   */
+  writer?: UsageWriter;
+  /** How long a service's price and status are reused from memory before the read model is asked again. */
+  priceCacheMs?: number;
   logger: Logger;
   /** After this long a pending record belongs to a call that died with its process. */
   staleAfterMs: number;
@@ -122,6 +131,24 @@ export function createMetering(deps: {
 }) {
   const { prices, usage, wallets, events, logger } = deps;
   const now = deps.now ?? Date.now;
+
+  /**
+   * The read model's row, reused for priceCacheMs: a price, pause or removal reaches every call
+   * within that (this process's catalogue consumer also forgets the row as soon as it applies one).
+   */
+  const priceCache = new Map<string, { row: ServicePriceRow | null; until: number }>();
+  const PRICE_CACHE_MAX = 10_000;
+  async function findPrice(serviceId: string): Promise<ServicePriceRow | null> {
+    const ttl = deps.priceCacheMs ?? 0;
+    if (ttl <= 0) return prices.find(serviceId);
+    const t = Date.now();
+    const hit = priceCache.get(serviceId);
+    if (hit && hit.until > t) return hit.row;
+    const row = await prices.find(serviceId);
+    if (priceCache.size >= PRICE_CACHE_MAX) priceCache.clear();
+    priceCache.set(serviceId, { row, until: t + ttl });
+    return row;
+  }
 
   function replayable(prior: UsageRow, serviceId: string, input: CallInput): void {
     if (prior.serviceId !== serviceId || prior.method !== input.method || prior.path !== input.path) {
@@ -204,6 +231,21 @@ export function createMetering(deps: {
     const amountMicros = billing.kind === 'x402' ? billing.costMicros : billing.kind === 'waived' ? 0n : c.amountMicros;
     const paymentMethod: PaymentMethod = billing.kind === 'x402' ? 'x402' : billing.kind === 'waived' ? 'none' : (c.chargeMethod as ChargeMethod);
     const refund = replaced && debitedBy(c.chargeMethod);
+    if (deps.writer && !replaced && from === 'pending') {
+      const facts = { usageId: c.usageId, buyerId: c.buyerId, service: c.service, amountMicros, freeTier: c.freeTier, paymentMethod, statusCode: o.statusCode, latencyMs: o.latencyMs };
+      const settled = await deps.writer.complete({
+        usageId: c.usageId,
+        statusCode: o.statusCode,
+        latencyMs: o.latencyMs,
+        amountMicros,
+        paymentMethod,
+        sessionRemainingMicros: c.sessionRemainingMicros,
+        responseHeaders: (o.headers ?? {}) as object,
+        event: createEnvelope('metering', 'service.called', c.service.serviceId, serviceCalledData(facts)),
+      });
+      if (!settled) throw new Error(`usage ${c.usageId} is no longer ${from}`);
+      return;
+    }
     await usage.transaction(async (tx) => {
       const data = {
         status: 'completed',
@@ -237,9 +279,14 @@ export function createMetering(deps: {
   type CalledService = { serviceId: string; providerId: string; category: string };
 
   return {
+    /** Forgets a cached price (the catalogue consumer applied a newer fact). */
+    forgetPrice(serviceId: string): void {
+      priceCache.delete(serviceId);
+    },
+
     /** The service as the read model knows it; removed services are gone, paused ones are refused. */
     async lookup(serviceId: string): Promise<PricedService> {
-      const s = await prices.find(serviceId);
+      const s = await findPrice(serviceId);
       if (!s || s.status === 'removed') throw new AppError('NOT_FOUND', 'Service not found');
       if (s.status !== 'active') throw new AppError('CONFLICT', `Service is ${s.status} by its provider and does not accept calls now`);
       return priced(s);
@@ -280,34 +327,47 @@ export function createMetering(deps: {
       const usageId = randomUUID();
       let freeTier = false;
       const paidMethod: ChargeMethod = service.priceMicros === 0n ? 'none' : input.sessionId ? 'session' : 'balance';
-      try {
-        await usage.transaction(async (tx) => {
-          freeTier = service.freeTierCalls > 0 && (await usage.claimFreeCall(tx, input.buyerId, service.serviceId, service.freeTierCalls));
-          const method = freeTier ? 'free_tier' : paidMethod;
-          await usage.createPending(tx, {
-            id: usageId,
-            buyerId: input.buyerId,
-            serviceId: service.serviceId,
-            providerId: service.providerId,
-            method: input.method,
-            path: input.path,
-            amountMicros: freeTier ? 0n : service.priceMicros,
-            freeTier,
-            paymentMethod: method,
-            chargeMethod: method,
-            channel: input.channel,
-            agentId: input.agentId,
-            sessionId: input.sessionId,
-            idempotencyKey: input.idempotencyKey,
-          });
-        });
-      } catch (err) {
-        // Two requests raced with one key; the loser answers as a repeat of the winner.
-        if (input.idempotencyKey && isUniqueViolation(err)) {
-          const prior = await usage.findByKey(input.buyerId, input.idempotencyKey);
-          if (prior) return replayOf(prior, service.serviceId, input);
+      const pendingRow = (free: boolean) => {
+        const method = free ? 'free_tier' : paidMethod;
+        return {
+          id: usageId,
+          buyerId: input.buyerId,
+          serviceId: service.serviceId,
+          providerId: service.providerId,
+          method: input.method,
+          path: input.path,
+          amountMicros: free ? 0n : service.priceMicros,
+          freeTier: free,
+          paymentMethod: method,
+          chargeMethod: method,
+          channel: input.channel,
+          agentId: input.agentId,
+          sessionId: input.sessionId,
+          idempotencyKey: input.idempotencyKey,
+        };
+      };
+      if (deps.writer && service.freeTierCalls === 0) {
+        // No free tier to claim: the record is one row of a batched insert.
+        if (!(await deps.writer.insertPending(pendingRow(false)))) {
+          // Its idempotency key was taken meanwhile by a concurrent twin: answer as a repeat of it.
+          const prior = await usage.findByKey(input.buyerId, input.idempotencyKey!);
+          if (!prior) throw new AppError('CONFLICT', 'A request with this idempotency key is still in progress; retry shortly');
+          return prior.status === 'unsettled' ? resume(prior, service, input) : replayOf(prior, service.serviceId, input);
         }
-        throw err;
+      } else {
+        try {
+          await usage.transaction(async (tx) => {
+            freeTier = service.freeTierCalls > 0 && (await usage.claimFreeCall(tx, input.buyerId, service.serviceId, service.freeTierCalls));
+            await usage.createPending(tx, pendingRow(freeTier));
+          });
+        } catch (err) {
+          // Two requests raced with one key; the loser answers as a repeat of the winner.
+          if (input.idempotencyKey && isUniqueViolation(err)) {
+            const prior = await usage.findByKey(input.buyerId, input.idempotencyKey);
+            if (prior) return replayOf(prior, service.serviceId, input);
+          }
+          throw err;
+        }
       }
 
       const chargeMethod: ChargeMethod = freeTier ? 'free_tier' : paidMethod;
@@ -333,11 +393,19 @@ export function createMetering(deps: {
       };
       try {
         if (chargeMethod === 'balance') {
+          // With an agent wallet the debit also counts against its budget (daily, monthly, cap), atomically in wallets.
           const r = await wallets.debit(
-            { usageId, buyerId: input.buyerId, amountMicros: charge.amountMicros, providerId: service.providerId, serviceId: service.serviceId },
+            {
+              usageId,
+              buyerId: input.buyerId,
+              amountMicros: charge.amountMicros,
+              providerId: service.providerId,
+              serviceId: service.serviceId,
+              ...(input.agentId ? { agentId: input.agentId, orgId: input.orgId } : {}),
+            },
             input.requestId,
           );
-          if (r.kind === 'insufficient') return refuse(r.detail, 'PAYMENT_REQUIRED');
+          if (r.kind === 'insufficient') return refuse(r.detail, REFUSAL_CODE[r.status ?? 402] ?? 'PAYMENT_REQUIRED', r.reason);
           return { kind: 'charged', charge: { ...charge, debited: true } };
         }
         const r = await wallets.sessionDebit(

@@ -1,4 +1,4 @@
-import type { Outbox, SqlClient } from '@platform/events';
+import type { EventData, Outbox, SqlClient } from '@platform/events';
 export interface CalledFacts {
   usageId: string;
   buyerId: string;
@@ -12,22 +12,24 @@ export interface CalledFacts {
   latencyMs: number;
 }
 
+/** service.called's payload. */
+export const serviceCalledData = (f: CalledFacts): EventData<'service.called'> => ({
+  usage_id: f.usageId,
+  service_id: f.service.serviceId,
+  buyer_id: f.buyerId,
+  provider_id: f.service.providerId,
+  amount_micros: f.amountMicros.toString(),
+  free_tier: f.freeTier,
+  payment_method: f.paymentMethod,
+  status_code: f.statusCode,
+  latency_ms: f.latencyMs,
+  category: f.service.category,
+});
+
 /** What metering emits: one service.called per forwarded call, in the transaction that completes its usage record. */
 export function meteringPublishers(outbox: Outbox) {
   return {
-    serviceCalled: (tx: SqlClient, f: CalledFacts) =>
-      outbox.stage(tx, 'service.called', f.service.serviceId, {
-        usage_id: f.usageId,
-        service_id: f.service.serviceId,
-        buyer_id: f.buyerId,
-        provider_id: f.service.providerId,
-        amount_micros: f.amountMicros.toString(),
-        free_tier: f.freeTier,
-        payment_method: f.paymentMethod,
-        status_code: f.statusCode,
-        latency_ms: f.latencyMs,
-        category: f.service.category,
-      }),
+    serviceCalled: (tx: SqlClient, f: CalledFacts) => outbox.stage(tx, 'service.called', f.service.serviceId, serviceCalledData(f)),
   };
 }
 export type MeteringPublishers = ReturnType<typeof meteringPublishers>;

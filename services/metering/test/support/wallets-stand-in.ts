@@ -10,6 +10,7 @@ import { TEST_SECRET } from '@platform/testing';
  *   POST /internal/debits  {usage_id, buyer_id, amount_micros, provider_id, service_id}
  *        200 {usage_id, debited_micros, balance_micros, duplicate}  (replay by usage_id: first result, duplicate true)
  *        402 {detail: "Insufficient balance: ..."}                   (nothing changes)
+ *   POST /internal/debits/batch {debits: [<debit>, …]} -> 200 {results: [{status, body}, …]}, each as /internal/debits answers it
  *   POST /internal/refunds {usage_id} -> 200 {usage_id, refunded_micros, balance_micros} (idempotent), 404 if no such debit
  *   GET  /internal/balances/:owner_id -> {owner_id, balance_micros}
  *   POST /internal/sessions/:id/debits {usage_id, amount_micros, service_id, provider_id, owner_id}
@@ -49,6 +50,25 @@ export async function startWalletsStandIn(secret = TEST_SECRET): Promise<Wallets
   const agents = new Map<string, string>();
   const self = { failNextDebit: 'no', sessionRefunds: true } as WalletsStandIn;
 
+  function debitOne(body: Record<string, unknown>): { status: number; body: unknown } {
+    const { usage_id, buyer_id, amount_micros } = body as Record<string, string>;
+    if (!usage_id || !buyer_id || !/^\d+$/.test(String(amount_micros ?? ''))) return { status: 400, body: { detail: 'usage_id, buyer_id and amount_micros are required' } };
+    const prior = debits.get(usage_id);
+    if (prior) {
+      return { status: 200, body: { usage_id, debited_micros: prior.amount.toString(), balance_micros: balanceOf(prior.buyerId).toString(), duplicate: true } };
+    }
+    const amount = BigInt(amount_micros);
+    const has = balanceOf(buyer_id);
+    if (has < amount) return { status: 402, body: { detail: `Insufficient balance: ${buyer_id} has ${has} micro-USDC, the call costs ${amount}` } };
+    balances.set(buyer_id, has - amount);
+    debits.set(usage_id, { buyerId: buyer_id, amount, refunded: false });
+    if (self.failNextDebit === 'debit-then-500') {
+      self.failNextDebit = 'no';
+      return { status: 500, body: { detail: 'Internal server error' } };
+    }
+    return { status: 200, body: { usage_id, debited_micros: amount.toString(), balance_micros: balanceOf(buyer_id).toString(), duplicate: false } };
+  }
+
   const server = http.createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c) => chunks.push(c));
@@ -70,22 +90,20 @@ export async function startWalletsStandIn(secret = TEST_SECRET): Promise<Wallets
       calls.push({ method: req.method ?? '', path, body });
 
       if (req.method === 'POST' && path === '/internal/debits') {
-        const { usage_id, buyer_id, amount_micros } = body as Record<string, string>;
-        if (!usage_id || !buyer_id || !/^\d+$/.test(String(amount_micros ?? ''))) return send(400, { detail: 'usage_id, buyer_id and amount_micros are required' });
-        const prior = debits.get(usage_id);
-        if (prior) {
-          return send(200, { usage_id, debited_micros: prior.amount.toString(), balance_micros: balanceOf(prior.buyerId).toString(), duplicate: true });
-        }
-        const amount = BigInt(amount_micros);
-        const has = balanceOf(buyer_id);
-        if (has < amount) return send(402, { detail: `Insufficient balance: ${buyer_id} has ${has} micro-USDC, the call costs ${amount}` });
-        balances.set(buyer_id, has - amount);
-        debits.set(usage_id, { buyerId: buyer_id, amount, refunded: false });
-        if (self.failNextDebit === 'debit-then-500') {
-          self.failNextDebit = 'no';
-          return send(500, { detail: 'Internal server error' });
-        }
-        return send(200, { usage_id, debited_micros: amount.toString(), balance_micros: balanceOf(buyer_id).toString(), duplicate: false });
+        const r = debitOne(body);
+        return send(r.status, r.body);
+      }
+      // Metering's batch: each item answered as /internal/debits would, recorded as one call each.
+      if (req.method === 'POST' && path === '/internal/debits/batch') {
+        calls.pop();
+        const items = Array.isArray(body.debits) ? (body.debits as Record<string, unknown>[]) : [];
+        if (!items.length) return send(400, { detail: 'debits must hold at least one debit' });
+        return send(200, {
+          results: items.map((item) => {
+            calls.push({ method: 'POST', path: '/internal/debits', body: item });
+            return debitOne(item);
+          }),
+        });
       }
 
       if (req.method === 'POST' && path === '/internal/refunds') {

@@ -7,7 +7,7 @@ import { endpointHostOf, slugOf } from '../../domain/service-names';
  * service.registered / updated / removed all carry the whole service, so one consumer keeps
  * the price list: metering never calls marketplace on the hot path (DESIGN rule 1).
  */
-export function serviceCatalogueConsumer(repo: ServicePricesRepository): Consumer<Db> {
+export function serviceCatalogueConsumer(repo: ServicePricesRepository, onApplied: (serviceId: string) => void = () => undefined): Consumer<Db> {
   return {
     name: 'service-catalogue',
     types: ['service.registered', 'service.updated', 'service.removed'],
@@ -29,6 +29,9 @@ export function serviceCatalogueConsumer(repo: ServicePricesRepository): Consume
         slug: slugOf(d.name),
         endpointHost: endpointHostOf(d.endpoint),
       });
+      // Forget the cached row now and once more after the commit, so no call in between caches the old one for long.
+      onApplied(d.service_id);
+      setTimeout(() => onApplied(d.service_id), 100).unref();
     },
   };
 }
