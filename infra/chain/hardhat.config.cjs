@@ -17,6 +17,9 @@ module.exports = {
       // least one second after the last, and a busy test run would push chain time ahead of the
       // wall clock (then EIP-3009 validity windows computed from the clock look expired).
       allowBlocksWithSameTimestamp: true,
+      // The genesis block's time (ISO date) when set, so a replayed chain (standalone mode's
+      // journal) has the same genesis hash and therefore the same block hashes.
+      ...(process.env.HARDHAT_INITIAL_DATE ? { initialDate: process.env.HARDHAT_INITIAL_DATE } : {}),
     },
   },
 };

@@ -39,7 +39,9 @@ function printSummary(p: Standalone) {
   console.log(`  events: ${p.bus ? 'in-process bus' : `Kafka (${process.env.KAFKA_BROKERS})`}`);
   console.log(`  rate limits: ${process.env.REDIS_URL ? `Redis (${process.env.REDIS_URL})` : 'in memory'}`);
   if (p.chain) {
-    console.log(`  chain: ${p.chain.embedded ? 'embedded Hardhat node (chain 31337, in memory: empty on every start)' : 'CHAIN_RPC_URL'} ${p.chain.rpcUrl}, USDC ${p.chain.usdcAddress ?? '?'}${p.chain.embedded ? '; faucet: POST /dev/faucet' : ''}`);
+    const j = p.chainJournal;
+    const kind = j ? `embedded Hardhat node (chain 31337, ${j.replayed ? `${j.replayed} journaled calls replayed` : 'fresh'}; journal ${j.file})` : 'CHAIN_RPC_URL';
+    console.log(`  chain: ${kind} ${p.chain.rpcUrl}, USDC ${p.chain.usdcAddress ?? '?'}${p.chain.embedded ? '; faucet: POST /dev/faucet' : ''}`);
   } else console.log('  chain: off (agent wallets answer 503; set CHAIN_RPC_URL or unset STANDALONE_CHAIN=off)');
   for (const s of Object.values(p.services)) {
     console.log(`  ${s.name.padEnd(12)} ${s.url.padEnd(24)} ${s.database === 'embedded' ? 'PGlite database in the data folder' : `${s.name.toUpperCase()}_DATABASE_URL`}`);

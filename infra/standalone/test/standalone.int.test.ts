@@ -19,6 +19,7 @@ describe('standalone platform', () => {
   const env = { LOG_LEVEL: 'silent' };
   let platform: Standalone | undefined;
   let bearer = '';
+  let agentId = '';
 
   afterAll(async () => {
     await platform?.stop();
@@ -84,6 +85,7 @@ describe('standalone platform', () => {
     };
     const agent = await post('/agents', { name: 'Standalone Bot' });
     expect(agent.status).toBe(201);
+    agentId = agent.body.id;
     const drip = await post('/dev/faucet', { address: agent.body.wallet_address, amount: '25000000' });
     expect(drip).toEqual({ status: 200, body: expect.objectContaining({ tx_hash: expect.stringMatching(/^0x[0-9a-f]{64}$/) }) });
     const funded = await post(`/agents/${agent.body.id}/fund`, { tx_hash: drip.body.tx_hash });
@@ -96,10 +98,18 @@ describe('standalone platform', () => {
 
   it('keeps every database and the secrets across a stop and a start on the same folder', async () => {
     const secretBefore = secretOf(platform!);
+    const usdcBefore = platform!.chain!.usdcAddress;
     await platform!.stop();
     platform = await startStandalone({ dataDir, basePort: 0, env });
     const p = platform;
     expect(secretOf(p)).toBe(secretBefore);
+
+    // The chain too (its journal replayed): the agent still holds what the faucet gave it and the refund returned.
+    expect(p.chainJournal).toEqual({ file: path.join(dataDir, 'chain', 'journal.jsonl'), replayed: expect.any(Number) });
+    expect(p.chainJournal!.replayed).toBeGreaterThan(0);
+    expect(p.chain!.usdcAddress).toBe(usdcBefore);
+    const agent = await fetch(`${p.url}/agents/${agentId}`, { headers: asBuyer() });
+    expect(await agent.json()).toMatchObject({ id: agentId, usdc_balance: '25000000' });
 
     // Identity still knows the key (and the pepper it was hashed with); wallets still holds the balance.
     const balance = await fetch(`${p.url}/dev/balance`, { headers: asBuyer() });
