@@ -347,7 +347,7 @@ async function setUp(ports: Awaited<ReturnType<typeof startAll>>['ports'], admin
   const [row] = await query<{ r: unknown }>('metering', 'SELECT row_to_json(p) AS r FROM "service_prices" p WHERE "service_id" = $1', [serviceId]);
   expect(row, 'price row in metering');
   await query('metering_inproc', 'INSERT INTO "service_prices" SELECT * FROM json_populate_record(NULL::"service_prices", $1::json)', [JSON.stringify(row.r)]);
-  for (const n of TARGETS) {
+  for (const n of CFG.targets) {
     const r = await probe(targets[n]);
     expect(r.status === 200, `${n} answers 200`, { status: r.status, body: r.body });
   }
@@ -635,6 +635,20 @@ async function main() {
     profiles,
     frontCpuUs,
   };
+  if (CFG.targets.length < TARGETS.length) {
+    // A partial run with D (BENCH_TARGETS=D, say): no ratios to other targets; the figures, CPU per call and integrity as JSON.
+    const brief = {
+      closed: results.closed,
+      open: Object.fromEntries(Object.entries(results.open).map(([n, o]) => [n, { p50: o.latency.p50, p90: o.latency.p90, p99: o.latency.p99, count: o.latency.count }])),
+      cpuPerRequestUs: Object.fromEntries(Object.entries(results.cpuPerRequestUs).map(([n, c]) => [n, Object.fromEntries(Object.entries(c).map(([k, v]) => [k, Math.round(v)]))])),
+      integrity: results.integrity,
+      errors: results.errors,
+    };
+    console.log(JSON.stringify(brief, null, 1));
+    writeFileSync(path.join(runDir, 'results.json'), JSON.stringify(results, null, 1));
+    log(`partial run: wrote ${path.relative(ROOT, path.join(runDir, 'results.json'))} (bench/results is kept for full runs)`);
+    return;
+  }
   const { text, markdown } = render(results);
   console.log(`\n${text}`);
   mkdirSync(CFG.outDir, { recursive: true });
