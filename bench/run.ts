@@ -36,6 +36,8 @@ const CFG = {
   maxRequestsPerRun: Math.round(num('BENCH_MAX_REQUESTS', 2_000_000, 1)),
   profile: env.BENCH_PROFILE !== '0',
   keep: env.BENCH_KEEP === '1',
+  /** Start and set up everything, write the targets to <run folder>/targets.json, then wait for Ctrl-C (to probe by hand). */
+  hold: env.BENCH_HOLD === '1',
   logLevel: env.BENCH_LOG_LEVEL ?? 'info',
   pgUrl: env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres',
   redisUrl: env.BENCH_REDIS_URL ?? env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379',
@@ -511,6 +513,13 @@ async function main() {
   log(`processes ready: ${[...procs.all.values()].map((p) => `${p.name}:${p.port}`).join(' ')}`);
   const { targets, serviceId } = await setUp(ports, secrets.BOOTSTRAP_ADMIN_KEY);
   if (FULL) log(`service ${serviceId} at ${PRICE} USDC per call; buyers funded with ${FUND}`);
+  if (CFG.hold) {
+    const file = path.join(runDir, 'targets.json');
+    const list = Object.values(targets).map((t) => ({ name: t.name, url: `http://127.0.0.1:${t.port}${t.path}`, method: t.method, headers: t.headers, body: t.body.toString() }));
+    writeFileSync(file, JSON.stringify(list, null, 1));
+    log(`BENCH_HOLD=1: targets in ${path.relative(ROOT, file)}; Ctrl-C stops the processes`);
+    await new Promise(() => undefined);
+  }
 
   const order: TargetName[] = [...CFG.targets];
   // The process each target's requests enter first: its CPU per answer is the figure least disturbed by other load on the machine.

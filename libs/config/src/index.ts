@@ -53,6 +53,11 @@ export const serviceBaseSchema = z.object({
    */
   OUTBOX_LISTEN: bool(true),
   OUTBOX_LISTEN_POLL_MS: z.coerce.number().int().min(5).max(60_000).default(1_000),
+  /**
+   * How long the relay lets committed events gather before it publishes them (like Kafka's
+   * linger.ms): under load one produce request carries many events instead of one or two.
+   */
+  OUTBOX_LINGER_MS: z.coerce.number().int().min(0).max(1_000).default(10),
 });
 export type ServiceBaseConfig = z.infer<typeof serviceBaseSchema>;
 

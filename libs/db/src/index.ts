@@ -1,2 +1,3 @@
 export * from './migrate';
 export * from './client';
+export * from './prepared';

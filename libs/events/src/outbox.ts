@@ -65,6 +65,8 @@ export interface OutboxOptions {
    */
   listenUrl?: string;
   listenPollMs?: number;
+  /** After being told of a commit, wait this long for more before publishing (default 0). */
+  lingerMs?: number;
   onPublished?: (events: AnyEnvelope[]) => void;
   onPending?: (n: number) => void;
 }
@@ -80,6 +82,8 @@ export class Outbox {
   private stopped = true;
   private failures = 0;
   private kicked = false;
+  /** A run is scheduled within the linger already: later kicks join it rather than push it back. */
+  private timerDue = false;
   private inflight?: Promise<number>;
   private readonly basePollMs: number;
   readonly batchSize: number;
@@ -119,7 +123,7 @@ export class Outbox {
   kick(): void {
     if (this.stopped) return;
     this.kicked = true;
-    if (!this.running) this.schedule(2);
+    if (!this.running && !this.timerDue) this.schedule(Math.max(2, this.opts.lingerMs ?? 0));
   }
 
   start(): void {
@@ -162,7 +166,11 @@ export class Outbox {
 
   private schedule(ms: number): void {
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => void this.loop(), ms);
+    this.timerDue = ms <= (this.opts.lingerMs ?? 0) ? true : false;
+    this.timer = setTimeout(() => {
+      this.timerDue = false;
+      void this.loop();
+    }, ms);
     this.timer.unref?.();
   }
 
@@ -175,7 +183,9 @@ export class Outbox {
       this.inflight = this.publishBatch();
       const n = await this.inflight;
       this.failures = 0;
-      if (n === this.batchSize || this.kicked) next = 0;
+      // A full batch: more are waiting, go on at once. Told of more commits meanwhile: let them gather.
+      if (n === this.batchSize) next = 0;
+      else if (this.kicked) next = this.opts.lingerMs ?? 0;
     } catch (err) {
       this.failures++;
       next = backoffMs(this.failures, this.basePollMs, 5_000);
@@ -325,7 +335,11 @@ export function idempotentBatchHandler<E extends AnyEnvelope = AnyEnvelope>(
   consumer: string,
   fn: (event: E, tx: SqlClient) => Promise<void>,
   single: (event: AnyEnvelope) => Promise<void>,
-  hooks: { onOutcome?: (type: string, outcome: 'processed' | 'duplicate') => void } = {},
+  hooks: {
+    onOutcome?: (type: string, outcome: 'processed' | 'duplicate') => void;
+    /** Applies all the fresh events at once (in order) instead of `fn` on each. */
+    many?: (events: E[], tx: SqlClient) => Promise<void>;
+  } = {},
 ): (events: AnyEnvelope[]) => Promise<void> {
   return async (events) => {
     if (events.length === 1) return single(events[0]);
@@ -340,14 +354,17 @@ export function idempotentBatchHandler<E extends AnyEnvelope = AnyEnvelope>(
             consumer,
           );
           const todo = new Set(fresh.map((r) => r.event_id));
+          const apply: E[] = [];
           for (const e of events) {
             if (!todo.delete(e.id)) {
               outcomes.push([e.type, 'duplicate']);
               continue;
             }
-            await fn(e as E, tx);
+            if (hooks.many) apply.push(e as E);
+            else await fn(e as E, tx);
             outcomes.push([e.type, 'processed']);
           }
+          if (hooks.many && apply.length) await hooks.many(apply, tx);
         },
         { timeout: 30_000, maxWait: 10_000 },
       );

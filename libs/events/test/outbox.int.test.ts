@@ -163,4 +163,65 @@ describe('transactional outbox and idempotent consumers (real PostgreSQL)', () =
     const seen = await pool.query('SELECT count(*)::int AS n FROM processed_events WHERE consumer = $1', [consumer]);
     expect(seen.rows[0].n).toBe(6);
   });
+
+  it('with `many`, hands the fresh events of a batch to it once, in order, and falls back to one at a time when it fails', async () => {
+    const db = pgDatabase(pool);
+    const consumer = `batch-many.${randomUUID()}`;
+    const tag = randomUUID().slice(0, 8);
+    type Tx = Parameters<Parameters<typeof idempotentHandler>[2]>[1];
+    const insert = (e: AnyEnvelope, tx: Tx) => tx.$executeRawUnsafe('INSERT INTO things VALUES ($1)', `${tag}-${e.subject}`);
+    const applied = async () => (await pool.query('SELECT id FROM things WHERE id LIKE $1', [`${tag}-%`])).rows.map((r) => r.id.slice(tag.length + 1)).sort();
+    const perEvent: string[] = [];
+    const calls: string[][] = [];
+    const alone: string[] = [];
+    let failMany = false;
+    const single = idempotentHandler(db, consumer, async (e, tx) => {
+      alone.push(e.subject);
+      await insert(e, tx);
+    });
+    const batch = idempotentBatchHandler(
+      db,
+      consumer,
+      async (e) => {
+        perEvent.push(e.subject);
+        throw new Error('fn must not be called when many is given');
+      },
+      single,
+      {
+        many: async (es, tx) => {
+          calls.push(es.map((e) => e.subject));
+          for (const e of es) await insert(e, tx);
+          if (failMany) throw new Error('many failed');
+        },
+      },
+    );
+    const ev = (subject: string) => createEnvelope('wallets', 'credits.granted', subject, data(1)) as AnyEnvelope;
+    const [a, b, c, d, e] = ['a', 'b', 'c', 'd', 'e'].map(ev);
+
+    await single(a); // seen before the batch
+    await batch([a, b, b, c]);
+    expect(calls).toEqual([['b', 'c']]);
+    expect(alone).toEqual(['a']);
+    expect(perEvent).toEqual([]);
+    expect(await applied()).toEqual(['a', 'b', 'c']);
+
+    // `many` wrote d and e, then failed: its transaction rolls back (the ids with it, or `single`
+    // would find them seen and skip them), and each event is applied alone, c as a duplicate.
+    failMany = true;
+    alone.length = 0;
+    await batch([c, d, e]);
+    expect(calls).toEqual([['b', 'c'], ['d', 'e']]);
+    expect(alone).toEqual(['d', 'e']);
+    expect(perEvent).toEqual([]);
+    expect(await applied()).toEqual(['a', 'b', 'c', 'd', 'e']);
+    const seen = await pool.query('SELECT count(*)::int AS n FROM processed_events WHERE consumer = $1', [consumer]);
+    expect(seen.rows[0].n).toBe(5);
+
+    // Everything is now seen: a redelivered batch does not call `many` at all.
+    failMany = false;
+    await batch([b, d, e]);
+    expect(calls).toHaveLength(2);
+    expect(alone).toEqual(['d', 'e']);
+    expect(await applied()).toEqual(['a', 'b', 'c', 'd', 'e']);
+  });
 });

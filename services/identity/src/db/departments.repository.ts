@@ -51,6 +51,7 @@ export function departmentsRepository(db: Client): DepartmentStore {
       return { agentCount, totalSpend: spend._sum.amountMicros ?? 0n };
     },
     walletAgent: (agentId) => db.walletAgent.findUnique({ where: { agentId } }),
+    walletAgents: (agentIds) => (agentIds.length ? db.walletAgent.findMany({ where: { agentId: { in: agentIds } } }) : Promise.resolve([])),
     async saveWalletAgent(a: WalletAgentFacts) {
       const { agentId, ...rest } = a;
       const { count } = await db.walletAgent.updateMany({ where: { agentId, eventAt: { lte: a.eventAt } }, data: rest });
@@ -61,6 +62,11 @@ export function departmentsRepository(db: Client): DepartmentStore {
     async recordPayment(p) {
       const { count } = await db.agentPayment.createMany({ data: [p], skipDuplicates: true });
       return count === 1;
+    },
+    async recordPayments(ps) {
+      if (!ps.length) return 0;
+      const { count } = await db.agentPayment.createMany({ data: ps, skipDuplicates: true });
+      return count;
     },
   };
 }

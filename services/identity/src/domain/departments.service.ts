@@ -102,6 +102,18 @@ export function createDepartmentsService(deps: { uow: UnitOfWork }) {
       return { applied, before };
     },
 
+    /** recordPayment for a batch of payments: one query for their agents, one insert for those of an org. */
+    async recordPayments(tx: Stores, ps: { p: EventData<'payment.completed'>; at: Date }[]): Promise<number> {
+      const ids = [...new Set(ps.flatMap(({ p }) => (p.agent_id ? [p.agent_id, p.buyer_id] : [p.buyer_id])))];
+      const agents = new Map((await tx.departments.walletAgents(ids)).map((a) => [a.agentId, a]));
+      const rows = ps.flatMap(({ p, at }) => {
+        const agent = (p.agent_id && agents.get(p.agent_id)) || agents.get(p.buyer_id);
+        if (!agent?.orgId) return [];
+        return [{ paymentId: p.payment_id, agentId: agent.agentId, orgId: agent.orgId, departmentId: agent.departmentId, amountMicros: BigInt(p.amount_micros), paidAt: at }];
+      });
+      return tx.departments.recordPayments(rows);
+    },
+
     /** Attributes a payment by an org's agent to the department it is in now; once per payment. */
     async recordPayment(tx: Stores, p: EventData<'payment.completed'>, at: Date) {
       const agent = (p.agent_id && (await tx.departments.walletAgent(p.agent_id))) || (await tx.departments.walletAgent(p.buyer_id));

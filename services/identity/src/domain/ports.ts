@@ -147,10 +147,14 @@ export interface DepartmentStore {
   /** Active agents and spend of the org's agents in no department. */
   unassigned(orgId: string): Promise<DepartmentStats>;
   walletAgent(agentId: string): Promise<WalletAgentFacts | null>;
+  /** The agents of these ids that are known (one query, for a batch of events). */
+  walletAgents(agentIds: string[]): Promise<WalletAgentFacts[]>;
   /** Writes the agent's facts unless a newer event already did; answers whether it wrote. */
   saveWalletAgent(a: WalletAgentFacts): Promise<boolean>;
   /** Records a payment once (by payment id); answers whether it was new. */
   recordPayment(p: { paymentId: string; agentId: string; orgId: string; departmentId: string | null; amountMicros: bigint; paidAt: Date }): Promise<boolean>;
+  /** recordPayment for many at once; answers how many were new. */
+  recordPayments(ps: { paymentId: string; agentId: string; orgId: string; departmentId: string | null; amountMicros: bigint; paidAt: Date }[]): Promise<number>;
 }
 
 export interface AgentRecord {

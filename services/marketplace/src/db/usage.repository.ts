@@ -60,6 +60,73 @@ export function usageRepository(db: Db) {
       );
     },
 
+    /**
+     * recordCall and the first_call_at milestone for many calls at once: the calls are summed
+     * per row first, so each table takes ONE statement per batch, whatever its size.
+     */
+    async recordCalls(tx: SqlClient, calls: CallFacts[]): Promise<void> {
+      if (!calls.length) return;
+      const daily = new Map<string, { serviceId: string; day: string; providerId: string; calls: number; ok: number; latency: number; revenue: bigint }>();
+      const buyers = new Map<string, { buyerId: string; serviceId: string; calls: number; first: Date; last: Date }>();
+      const firsts = new Map<string, Date>();
+      for (const call of calls) {
+        // One UUID in two spellings is one row to PostgreSQL: key it once.
+        const c = { ...call, serviceId: call.serviceId.toLowerCase() };
+        const day = utcDay(c.at);
+        const d = daily.get(`${c.serviceId}|${day}`) ?? { serviceId: c.serviceId, day, providerId: c.providerId, calls: 0, ok: 0, latency: 0, revenue: 0n };
+        d.calls++;
+        d.ok += c.statusCode < 400 ? 1 : 0;
+        d.latency += c.latencyMs;
+        d.revenue += c.amountMicros;
+        daily.set(`${c.serviceId}|${day}`, d);
+        const bk = `${c.buyerId}|${c.serviceId}`;
+        const b = buyers.get(bk) ?? { buyerId: c.buyerId, serviceId: c.serviceId, calls: 0, first: c.at, last: c.at };
+        b.calls++;
+        if (c.at < b.first) b.first = c.at;
+        if (c.at > b.last) b.last = c.at;
+        buyers.set(bk, b);
+        const f = firsts.get(c.providerId);
+        if (!f || c.at < f) firsts.set(c.providerId, c.at);
+      }
+      const ds = [...daily.values()];
+      await tx.$executeRawUnsafe(
+        `INSERT INTO "service_usage_daily" ("service_id", "day", "provider_id", "call_count", "success_count", "latency_total_ms", "revenue_micros")
+         SELECT * FROM unnest($1::uuid[], $2::date[], $3::text[], $4::int[], $5::int[], $6::bigint[], $7::bigint[])
+         ON CONFLICT ("service_id", "day") DO UPDATE SET
+           "call_count" = "service_usage_daily"."call_count" + EXCLUDED."call_count",
+           "success_count" = "service_usage_daily"."success_count" + EXCLUDED."success_count",
+           "latency_total_ms" = "service_usage_daily"."latency_total_ms" + EXCLUDED."latency_total_ms",
+           "revenue_micros" = "service_usage_daily"."revenue_micros" + EXCLUDED."revenue_micros"`,
+        ds.map((d) => d.serviceId),
+        ds.map((d) => d.day),
+        ds.map((d) => d.providerId),
+        ds.map((d) => d.calls),
+        ds.map((d) => d.ok),
+        ds.map((d) => d.latency),
+        ds.map((d) => d.revenue.toString()),
+      );
+      const bs = [...buyers.values()];
+      await tx.$executeRawUnsafe(
+        `INSERT INTO "buyer_service_usage" ("buyer_id", "service_id", "call_count", "first_called_at", "last_called_at")
+         SELECT * FROM unnest($1::text[], $2::uuid[], $3::int[], $4::timestamptz[], $5::timestamptz[])
+         ON CONFLICT ("buyer_id", "service_id") DO UPDATE SET
+           "call_count" = "buyer_service_usage"."call_count" + EXCLUDED."call_count",
+           "first_called_at" = LEAST("buyer_service_usage"."first_called_at", EXCLUDED."first_called_at"),
+           "last_called_at" = GREATEST("buyer_service_usage"."last_called_at", EXCLUDED."last_called_at")`,
+        bs.map((b) => b.buyerId),
+        bs.map((b) => b.serviceId),
+        bs.map((b) => b.calls),
+        bs.map((b) => b.first.toISOString()),
+        bs.map((b) => b.last.toISOString()),
+      );
+      await tx.$executeRawUnsafe(
+        `INSERT INTO "provider_milestones" ("provider_id", "first_call_at") SELECT * FROM unnest($1::text[], $2::timestamptz[])
+         ON CONFLICT ("provider_id") DO UPDATE SET "first_call_at" = LEAST("provider_milestones"."first_call_at", EXCLUDED."first_call_at")`,
+        [...firsts.keys()],
+        [...firsts.values()].map((d) => d.toISOString()),
+      );
+    },
+
     /** Keeps the earliest time each onboarding fact was seen (LEAST ignores the NULL of a fact not seen yet). */
     async markMilestone(tx: SqlClient, providerId: string, milestone: Milestone, at: Date): Promise<void> {
       await tx.$executeRawUnsafe(

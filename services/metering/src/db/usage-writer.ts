@@ -1,4 +1,5 @@
 import type { Pool } from 'pg';
+import { prepared } from '@platform/db';
 import type { AnyEnvelope, Outbox } from '@platform/events';
 import type { Db } from './client';
 import type { NewUsage } from './usage.repository';
@@ -61,7 +62,7 @@ export function usageWriter(db: Db, outbox: Outbox, opts: { maxBatch?: number; m
   // else Prisma's own connection (standalone's one-connection PGlite).
   const pool = opts.pool;
   const query = async <T>(sql: string, ...params: unknown[]): Promise<T[]> =>
-    pool ? (await pool.query(sql, params)).rows : db.$queryRawUnsafe<T[]>(sql, ...params);
+    pool ? (await pool.query(prepared(sql, params))).rows : db.$queryRawUnsafe<T[]>(sql, ...params);
   const completeStatement = completeSql(outbox.notifySql !== null);
 
   const pending = new Batcher<NewUsage, boolean>(async (rows) => {

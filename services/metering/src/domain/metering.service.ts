@@ -10,6 +10,7 @@ import type { UsageWriter } from '../db/usage-writer';
 import { WalletsClient, WalletsUnavailable } from '../clients/wallets.client';
 import type { AuthorizationLedger, X402PaymentStore } from './x402.service';
 import { externalServiceName, matchEndpoint } from './service-names';
+import type { StageClock } from '../support/stage-clock';
 
 /** Largest provider response kept for idempotent replays. */
 export const REPLAY_MAX_BYTES = 256 * 1024;
@@ -50,6 +51,8 @@ export interface CallInput {
   sessionId: string | null;
   /** The agent wallet (resolved X-Agent-Wallet) the call is made for; it pays upstream x402 challenges. */
   agentId: string | null;
+  /** Times the record and the debit separately (Server-Timing). */
+  clock?: StageClock;
 }
 
 /** A call that may go to the provider: its usage record exists and its price is paid. */
@@ -385,6 +388,7 @@ export function createMetering(deps: {
         channel: input.channel,
         resumed: false,
       };
+      input.clock?.lap('record');
       if (chargeMethod !== 'balance' && chargeMethod !== 'session') return { kind: 'charged', charge };
 
       const refuse = async (detail: string, code: ErrorCode, reason?: string): Promise<never> => {

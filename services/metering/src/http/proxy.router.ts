@@ -9,6 +9,7 @@ import type { UsageRow } from '../db/usage.repository';
 import { CallerGone, Forwarder, ProviderTimeout } from '../upstream/forwarder';
 import { forwardableRequestHeaders, forwardableResponseHeaders } from '../upstream/headers';
 import { parseProxyUrl, upstreamPath } from '../upstream/target';
+import { StageClock } from '../support/stage-clock';
 import { authorizeAgent, billingHeaders, idempotencyKeyOf, msSince, paymentHeadersOf, readBounded, stillUnsettled } from './paid-call';
 
 export const PROXY_PREFIX = '/api/v1/proxy';
@@ -48,12 +49,14 @@ export function proxyRouter(deps: { metering: Metering; forwarder: Forwarder; up
       });
     }
     const principal = principalOf(req);
+    const clock = new StageClock();
     const target = parseProxyUrl(req.url);
     const { agent, sessionId } = paymentHeadersOf(req);
     const service = await metering.lookup(target.serviceId);
     const vetted = await forwarder.vet(service.endpoint);
     const verdict = agent ? await authorizeAgent(deps.wallets, principal, { agent, service: service.policyName, amountMicros: service.priceMicros, sessionId, requestId: req.requestId }) : null;
     const idempotencyKey = idempotencyKeyOf(req);
+    clock.lap('lookup');
 
     let callerGone = false;
     let onGone: () => void = () => undefined;
@@ -73,7 +76,9 @@ export function proxyRouter(deps: { metering: Metering; forwarder: Forwarder; up
       channel: 'proxy',
       sessionId,
       agentId: verdict?.agentId ?? null,
+      clock,
     });
+    clock.lap('debit');
     if (started.kind === 'replay') return replay(res, started.record);
     const charge: Charge = started.charge;
     if (callerGone) return metering.abandon(charge);
@@ -97,6 +102,7 @@ export function proxyRouter(deps: { metering: Metering; forwarder: Forwarder; up
     let upstream: IncomingMessage;
     try {
       upstream = await forwarding.response;
+      clock.lap('upstream');
     } catch (err) {
       const latencyMs = msSince(t0);
       const timeout = err instanceof ProviderTimeout;
@@ -143,6 +149,7 @@ export function proxyRouter(deps: { metering: Metering; forwarder: Forwarder; up
     const headers = forwardableResponseHeaders(reply.headers);
     try {
       await metering.complete(charge, { statusCode: reply.status, latencyMs, headers }, billing);
+      clock.lap('complete');
     } catch (err) {
       reply.upstream?.destroy();
       req.log.error({ err, usage_id: charge.usageId }, 'cannot record a completed call');
@@ -151,7 +158,7 @@ export function proxyRouter(deps: { metering: Metering; forwarder: Forwarder; up
       throw new AppError('UNAVAILABLE', `The call could not be recorded; ${billing.kind === 'x402' ? 'it will be billed once, when it is' : 'you were not charged, try again'}`);
     }
     const amount = billing.kind === 'x402' ? billing.costMicros : billing.kind === 'waived' ? 0n : charge.amountMicros;
-    const billed = billingHeaders(charge.usageId, amount, charge.freeTier && billing.kind === 'price', latencyMs);
+    const billed = { ...billingHeaders(charge.usageId, amount, charge.freeTier && billing.kind === 'price', latencyMs), 'Server-Timing': clock.header() };
     if (reply.body) {
       if (callerGone) return;
       res.writeHead(reply.status, { ...headers, 'content-length': String(reply.body.length), ...billed });

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { AppError } from '@platform/http';
 import type { Pool } from 'pg';
+import { prepared } from '@platform/db';
 import type { Db } from './client';
 import { Bulkhead } from './bulkhead';
 import type { Prisma } from '../generated/prisma/client';
@@ -189,7 +190,7 @@ export interface LedgerOptions {
 
 export function ledgerRepository(db: Db, opts: LedgerOptions) {
   const bulkhead = new Bulkhead(opts.maxConcurrentTx, opts.maxQueuedTx);
-  const hot = async <T>(sql: string, params: unknown[]): Promise<T[]> => (opts.pool ? (await opts.pool.query(sql, params)).rows : db.$queryRawUnsafe<T[]>(sql, ...params));
+  const hot = async <T>(sql: string, params: unknown[]): Promise<T[]> => (opts.pool ? (await opts.pool.query(prepared(sql, params))).rows : db.$queryRawUnsafe<T[]>(sql, ...params));
 
   async function findEntry(client: Tx | Db, idempotencyKey: string): Promise<PostedEntry | null> {
     const row = await client.ledgerEntry.findUnique({

@@ -12,5 +12,9 @@ export function paymentCompletedConsumer(deps: { uow: UnitOfWork; departments: D
       if (event.type !== 'payment.completed') return;
       await deps.departments.recordPayment(deps.uow.within(tx), event.data, new Date(event.time));
     },
+    async handleBatch(events, tx) {
+      const ps = events.flatMap((e) => (e.type === 'payment.completed' ? [{ p: e.data, at: new Date(e.time) }] : []));
+      await deps.departments.recordPayments(deps.uow.within(tx), ps);
+    },
   };
 }
