@@ -140,17 +140,35 @@ export function createMetering(deps: {
    * within that (this process's catalogue consumer also forgets the row as soon as it applies one).
    */
   const priceCache = new Map<string, { row: ServicePriceRow | null; until: number }>();
+  /** Reads in flight: the calls that miss together share one query (no stampede when an entry expires under load). */
+  const priceReads = new Map<string, Promise<ServicePriceRow | null>>();
   const PRICE_CACHE_MAX = 10_000;
   async function findPrice(serviceId: string): Promise<ServicePriceRow | null> {
     const ttl = deps.priceCacheMs ?? 0;
     if (ttl <= 0) return prices.find(serviceId);
-    const t = Date.now();
     const hit = priceCache.get(serviceId);
-    if (hit && hit.until > t) return hit.row;
-    const row = await prices.find(serviceId);
-    if (priceCache.size >= PRICE_CACHE_MAX) priceCache.clear();
-    priceCache.set(serviceId, { row, until: t + ttl });
-    return row;
+    if (hit && hit.until > Date.now()) return hit.row;
+    let reading = priceReads.get(serviceId);
+    if (!reading) {
+      const t = Date.now();
+      reading = prices.find(serviceId).then(
+        (row) => {
+          // Forgotten meanwhile (forgetPrice deletes the read too): answered, not cached.
+          if (priceReads.get(serviceId) === reading) {
+            if (priceCache.size >= PRICE_CACHE_MAX) priceCache.clear();
+            priceCache.set(serviceId, { row, until: t + ttl });
+            priceReads.delete(serviceId);
+          }
+          return row;
+        },
+        (err: unknown) => {
+          if (priceReads.get(serviceId) === reading) priceReads.delete(serviceId);
+          throw err;
+        },
+      );
+      priceReads.set(serviceId, reading);
+    }
+    return reading;
   }
 
   function replayable(prior: UsageRow, serviceId: string, input: CallInput): void {
@@ -285,6 +303,7 @@ export function createMetering(deps: {
     /** Forgets a cached price (the catalogue consumer applied a newer fact). */
     forgetPrice(serviceId: string): void {
       priceCache.delete(serviceId);
+      priceReads.delete(serviceId);
     },
 
     /** The service as the read model knows it; removed services are gone, paused ones are refused. */

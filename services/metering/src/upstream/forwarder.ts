@@ -35,8 +35,8 @@ const VET_CACHE_MAX = 5_000;
  */
 export function createForwarder(opts: { allowHosts: string[]; timeoutMs: number }) {
   const allowHosts = normalizeAllowHosts(opts.allowHosts);
-  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64 });
-  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 64 });
+  const httpAgent = new http.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 256 });
+  const httpsAgent = new https.Agent({ keepAlive: true, maxSockets: 512, maxFreeSockets: 256 });
   const vetted = new Map<string, { target: CheckedTarget; until: number }>();
 
   return {
