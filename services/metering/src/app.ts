@@ -29,7 +29,7 @@ export const meteringService: ServiceDefinition<Db, Config> = {
   build(ctx) {
     const { config } = ctx;
     const prices = servicePricesRepository(ctx.db);
-    const wallets = walletsClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: config.WALLETS_TIMEOUT_MS, batchDebits: config.DEBIT_BATCHING });
+    const wallets = walletsClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: config.WALLETS_TIMEOUT_MS, batchDebits: config.DEBIT_BATCHING, debitBatchesInFlight: config.DEBIT_BATCH_IN_FLIGHT });
     const x402Payments = x402PaymentsRepository(ctx.db);
     const authorizations = config.CHAIN_RPC_URL ? usdcAuthorizations({ rpcUrl: config.CHAIN_RPC_URL, usdcAddress: config.USDC_ADDRESS, chainId: config.CHAIN_ID }) : undefined;
     const writer = config.USAGE_BATCHING

@@ -54,6 +54,12 @@ export const configSchema = serviceBaseSchema.extend({
   USAGE_WRITER_POOL: z.coerce.number().int().min(0).max(64).default(4),
   /** Balance debits of concurrent calls go to wallets together (`POST /internal/debits/batch`); false: one request per call. */
   DEBIT_BATCHING: bool(true),
+  /**
+   * Debit batches in flight to wallets at once. They all move the same hot rows (one buyer's
+   * balance, one provider's payable), which PostgreSQL serializes anyway; fewer in flight means
+   * bigger batches and less lock waiting.
+   */
+  DEBIT_BATCH_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(1),
 });
 
 /** Circle's USDC and x402's network names on the chains that need no configuration. */

@@ -97,7 +97,7 @@ export class WalletsUnavailable extends Error {}
  * Wallets' internal API (CONTRACTS "Wallets <-> metering"): debits and refunds are both
  * idempotent by usage_id, so retrying either after a timeout is always safe.
  */
-export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs: number; batchDebits?: boolean }) {
+export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs: number; batchDebits?: boolean; debitBatchesInFlight?: number }) {
   const client = new InternalClient({ baseUrl: opts.baseUrl.replace(/\/$/, ''), service: 'metering', secret: opts.secret, timeoutMs: opts.timeoutMs, target: 'wallets' });
 
   async function send<T>(path: string, body: unknown, requestId?: string) {
@@ -117,7 +117,7 @@ export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs
           }
           return r.body.results;
         },
-        { maxBatch: 200, maxInFlight: 4 },
+        { maxBatch: 200, maxInFlight: opts.debitBatchesInFlight ?? 1 },
       )
     : null;
 
