@@ -14,6 +14,7 @@ import { externalFetchRouter, EXTERNAL_PREFIX } from './http/external-fetch.rout
 import { servicesRouter, SERVICES_PREFIX } from './http/services.router';
 import { createMetering } from './domain/metering.service';
 import { refundSweeper } from './domain/refund-sweeper';
+import { x402BookingReleaser } from './domain/x402-release';
 import { meteringPublishers } from './events/publishers';
 import { serviceCatalogueConsumer } from './events/consumers/service-catalogue.consumer';
 import { createForwarder } from './upstream/forwarder';
@@ -48,15 +49,20 @@ export const meteringService: ServiceDefinition<Db, Config> = {
       payments: x402Payments,
       authorizations,
     });
+    // Signing may top the agent's wallet up on chain first (wallets' auto top-up): give it time.
+    const signer = walletsSignerClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: Math.max(config.WALLETS_TIMEOUT_MS, 15_000) });
     const payments = createUpstreamPayments({
       store: x402Payments,
-      // Signing may top the agent's wallet up on chain first (wallets' auto top-up): give it time.
-      signer: walletsSignerClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: Math.max(config.WALLETS_TIMEOUT_MS, 15_000) }),
+      signer,
       settings: { network: config.X402_NETWORK, chainId: config.CHAIN_ID, asset: config.USDC_ADDRESS },
       authorizations,
     });
     const forwarder = createForwarder({ allowHosts: config.OUTBOUND_ALLOW_HOSTS, timeoutMs: config.UPSTREAM_TIMEOUT_MS });
-    const sweeper = refundSweeper(metering, { everyMs: config.REFUND_SWEEP_MS, logger: ctx.logger });
+    const sweeper = refundSweeper(metering, {
+      everyMs: config.REFUND_SWEEP_MS,
+      logger: ctx.logger,
+      also: x402BookingReleaser({ payments: x402Payments, signer, logger: ctx.logger, graceSeconds: config.X402_RELEASE_GRACE_S }),
+    });
     const buffered = { metering, wallets, forwarder, payments, upstreamTimeoutMs: config.UPSTREAM_TIMEOUT_MS, maxResponseBytes: config.EXTERNAL_FETCH_MAX_BYTES };
     return {
       // Bodies streamed (proxy) or parsed by the route itself, so a malformed one gets its family's error shape.

@@ -55,6 +55,11 @@ export const configSchema = serviceBaseSchema.extend({
   /** Balance debits of concurrent calls go to wallets together (`POST /internal/debits/batch`); false: one request per call. */
   DEBIT_BATCHING: bool(true),
   /**
+   * How long after an authorization's valid_before the sweeper waits before it releases the
+   * agent budget booked for an x402 payment that was refused or never signed (clock skew).
+   */
+  X402_RELEASE_GRACE_S: z.coerce.number().int().min(0).max(86_400).default(60),
+  /**
    * Debit batches in flight to wallets at once. They all move the same hot rows (one buyer's
    * balance, one provider's payable), which PostgreSQL serializes anyway; fewer in flight means
    * bigger batches and less lock waiting.

@@ -34,9 +34,15 @@ describe('metering killed with SIGKILL mid-load', () => {
   /** What the consumer side saw: usage id → event ids, and how many deliveries in all. */
   const seen = new Map<string, Set<string>>();
   let deliveries = 0;
+  let armed = false;
+  let killed: Promise<void> | undefined;
 
   beforeAll(async () => {
     upstream = await startUpstream((_req, body, res) => {
+      // Once armed, metering dies as this request reaches the provider: at least this call is
+      // caught after its debit, whatever the workers' timing (they tend to move in lockstep,
+      // their completions sharing one batch).
+      if (armed) killed ??= metering.stop('SIGKILL');
       // Long enough that calls are in flight at the provider when metering dies.
       setTimeout(() => {
         res.setHeader('content-type', 'application/json');
@@ -119,7 +125,6 @@ describe('metering killed with SIGKILL mid-load', () => {
     let issued = 0;
     let ok = 0;
     let interrupted = 0;
-    let killed: Promise<void> | undefined;
     const deadline = Date.now() + LOAD.deadlineMs;
     const worker = async () => {
       while (!killed && issued < LOAD.calls && Date.now() < deadline) {
@@ -134,7 +139,7 @@ describe('metering killed with SIGKILL mid-load', () => {
         }
         expect(r.status).toBe(200);
         ok++;
-        if (ok >= LOAD.killAfterOk && !killed) killed = metering.stop('SIGKILL');
+        if (ok >= LOAD.killAfterOk) armed = true;
       }
     };
     await Promise.all(Array.from({ length: LOAD.concurrency }, worker));

@@ -22,8 +22,22 @@ const toPayment = (r: Row): X402Payment => ({
   errorReason: r.errorReason,
 });
 
+/** A payment whose wallets booking may still hold agent budget it will never spend. */
+export interface UnreleasedPayment {
+  usageId: string;
+  agentId: string;
+  nonce: string;
+  status: PaymentStatus;
+}
+
+export type Release = 'voided' | 'not_signed' | 'used';
+
 /** x402_payments: every transition is conditional on the current status, so replicas racing on one usage id agree. */
-export function x402PaymentsRepository(db: Db): X402PaymentStore {
+export function x402PaymentsRepository(db: Db): X402PaymentStore & {
+  /** Refused or never-signed payments not released yet whose authorization expired before `expiredBefore` (unix seconds). */
+  unreleased(expiredBefore: bigint, limit: number): Promise<UnreleasedPayment[]>;
+  markReleased(usageId: string, release: Release): Promise<void>;
+} {
   const find = async (usageId: string) => {
     const r = await db.x402Payment.findUnique({ where: { usageId } });
     return r ? toPayment(r) : null;
@@ -61,6 +75,18 @@ export function x402PaymentsRepository(db: Db): X402PaymentStore {
         data: { status: 'signed', headerName: header.name, headerValue: header.value, payer, updatedAt: new Date() },
       });
       return (await find(usageId))!;
+    },
+    async unreleased(expiredBefore, limit) {
+      const rows = await db.x402Payment.findMany({
+        where: { releasedAt: null, status: { in: ['refused', 'reserved'] }, validBefore: { lt: expiredBefore } },
+        orderBy: { validBefore: 'asc' },
+        take: limit,
+        select: { usageId: true, agentId: true, nonce: true, status: true },
+      });
+      return rows.map((r) => ({ ...r, status: r.status as PaymentStatus }));
+    },
+    async markReleased(usageId, release) {
+      await db.x402Payment.updateMany({ where: { usageId, releasedAt: null }, data: { releasedAt: new Date(), release, updatedAt: new Date() } });
     },
     async finish(usageId, o) {
       await db.x402Payment.updateMany({
