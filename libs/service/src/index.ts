@@ -4,22 +4,25 @@ import { createBaseApp, finishApp, listen, RunningServer, ReadinessCheck } from 
 import { createBus, EventBus, EventType, InProcessBus, Outbox, SqlDatabase, idempotentHandler, idempotentBatchHandler, AnyEnvelope, SqlClient, sleep } from '@platform/events';
 import { ensureDatabase, migrate } from '@platform/db';
 import type { ServiceBaseConfig } from '@platform/config';
-import { context, propagation, trace, SpanKind, SpanStatusCode } from '@opentelemetry/api';
+import { context, propagation, trace, Span, SpanKind, SpanStatusCode } from '@opentelemetry/api';
 
 /** Continues the producer's trace (the envelope's traceparent) around a consumer's work. */
 async function withEventSpan(service: string, consumer: string, e: AnyEnvelope, fn: () => Promise<void>): Promise<void> {
   const parent = propagation.extract(context.active(), { traceparent: e.traceparent ?? '', tracestate: e.tracestate ?? '' });
   const tracer = trace.getTracer(service);
-  return tracer.startActiveSpan(`consume ${e.type}`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.message.id': e.id, 'messaging.consumer.group.name': `${service}.${consumer}` } }, parent, async (span) => {
-    try {
-      await fn();
-    } catch (err) {
-      span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
-      throw err;
-    } finally {
-      span.end();
-    }
-  });
+  return tracer.startActiveSpan(`consume ${e.type}`, { kind: SpanKind.CONSUMER, attributes: { 'messaging.message.id': e.id, 'messaging.consumer.group.name': `${service}.${consumer}` } }, parent, (span) => runInSpan(span, fn));
+}
+
+/** Runs fn in the span, marks the span failed if fn throws, and always ends it. */
+async function runInSpan(span: Span, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
+    throw err;
+  } finally {
+    span.end();
+  }
 }
 
 /** One span for a batch applied at once: linked to each event's trace (up to 128), not a child of one of them. */
@@ -32,16 +35,7 @@ async function withBatchSpan(service: string, consumer: string, es: AnyEnvelope[
   return tracer.startActiveSpan(
     `consume ${es[0]?.type ?? 'events'} batch`,
     { kind: SpanKind.CONSUMER, links, attributes: { 'messaging.batch.message_count': es.length, 'messaging.consumer.group.name': `${service}.${consumer}` } },
-    async (span) => {
-      try {
-        await fn();
-      } catch (err) {
-        span.setStatus({ code: SpanStatusCode.ERROR, message: String(err) });
-        throw err;
-      } finally {
-        span.end();
-      }
-    },
+    (span) => runInSpan(span, fn),
   );
 }
 

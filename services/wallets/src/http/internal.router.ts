@@ -2,6 +2,7 @@ import { Router } from 'express';
 import { errorFamily, requireService, validate } from '@platform/http';
 import type { BalanceService } from '../domain/balances.service';
 import { DebitBody, OwnerParams, RefundBody } from './internal.schemas';
+import { debitRequestOf } from './debit-batch.router';
 
 /** Service-to-service routes (metering's prepaid-balance path); the gateway never routes /internal. */
 export function internalRouter(deps: { balances: BalanceService }): Router {
@@ -10,14 +11,7 @@ export function internalRouter(deps: { balances: BalanceService }): Router {
 
   r.post('/internal/debits', validate({ body: DebitBody }), async (req, res) => {
     const b = req.body as DebitBody;
-    const d = await deps.balances.debit({
-      usageId: b.usage_id,
-      buyerId: b.buyer_id,
-      amountMicros: b.amount_micros,
-      providerId: b.provider_id,
-      serviceId: b.service_id,
-      ...(b.agent_id ? { agent: { agentId: b.agent_id, accountId: b.org_id ?? b.buyer_id } } : {}),
-    });
+    const d = await deps.balances.debit(debitRequestOf(b));
     res.json({ usage_id: d.usageId, debited_micros: d.debitedMicros.toString(), balance_micros: d.balanceMicros.toString(), duplicate: d.duplicate });
   });
 
