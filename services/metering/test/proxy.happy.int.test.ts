@@ -240,6 +240,38 @@ describe('metering proxy: billing and forwarding (spec 002 Payment Proxy)', () =
     }
   });
 
+  it('a repeated key on a free-tier service replays without using the tier again; concurrent twins take one free call', async () => {
+    const svc = await m.publishService({ endpoint: upstream.url, price_micros: '20000', free_tier_calls: 2 });
+    const buyer = principal('buyer-free-idem');
+    m.wallets.fund(buyer.owner_id, 100_000n);
+    const path = `/api/v1/proxy/${svc.service_id}/f`;
+    const used = async () => (await m.svc.db.freeTierUsage.findUnique({ where: { buyerId_serviceId: { buyerId: buyer.owner_id, serviceId: svc.service_id } } }))?.used ?? 0;
+
+    const first = await request(base, 'GET', path, { as: buyer, headers: { 'idempotency-key': 'free-1' } });
+    expect([first.status, first.headers['x-acf-free-tier']]).toEqual([200, 'true']);
+    await eventually(async () => (await m.svc.db.usageRecord.findUnique({ where: { id: String(first.headers['x-acf-usage-id']) } }))?.responseBody);
+    const again = await request(base, 'GET', path, { as: buyer, headers: { 'idempotency-key': 'free-1' } });
+    expect([again.headers['x-acf-replayed'], again.headers['x-acf-usage-id']]).toEqual(['true', first.headers['x-acf-usage-id']]);
+    expect(await used()).toBe(1);
+
+    // Five twins with one key at once: one record, one free call taken, the others answer as repeats.
+    const twins = await Promise.all(Array.from({ length: 5 }, () => request(base, 'GET', path, { as: buyer, headers: { 'idempotency-key': 'free-2' } })));
+    const records = await m.svc.db.usageRecord.findMany({ where: { buyerId: buyer.owner_id, idempotencyKey: 'free-2' } });
+    expect(records).toHaveLength(1);
+    expect(records[0].freeTier).toBe(true);
+    expect(new Set(twins.filter((t) => t.status === 200).map((t) => t.headers['x-acf-usage-id']))).toEqual(new Set([records[0].id]));
+    for (const t of twins.filter((x) => x.status !== 200)) expect(t.status).toBe(409);
+    expect(await used()).toBe(2);
+
+    // The tier is used up: the next key pays, and its repeat does not pay again.
+    const paid = await request(base, 'GET', path, { as: buyer, headers: { 'idempotency-key': 'free-3' } });
+    expect([paid.status, paid.headers['x-acf-free-tier'], paid.headers['x-acf-amount']]).toEqual([200, 'false', '0.02']);
+    await eventually(async () => (await m.svc.db.usageRecord.findUnique({ where: { id: String(paid.headers['x-acf-usage-id']) } }))?.responseBody);
+    await request(base, 'GET', path, { as: buyer, headers: { 'idempotency-key': 'free-3' } });
+    expect(m.wallets.balance(buyer.owner_id)).toBe(80_000n);
+    expect(await used()).toBe(2);
+  });
+
   it('lets a key refused for balance be used again once funded', async () => {
     const svc = await m.publishService({ endpoint: upstream.url, price_micros: '40000' });
     const buyer = principal('buyer-idem-402');

@@ -28,6 +28,27 @@ ON CONFLICT ("buyer_id", "idempotency_key") DO NOTHING
 RETURNING "id"::text AS "id"`;
 
 /**
+ * A call to a service with a free tier: takes one free call if fewer than the limit are used and
+ * writes the pending record — free, or at the paid price and method when the tier is used up —
+ * in ONE statement. $12 is the tier's size, $13 the charge method when the tier is used up.
+ */
+const CLAIM_AND_INSERT_PENDING = `
+WITH "claim" AS (
+  INSERT INTO "free_tier_usage" ("buyer_id", "service_id", "used") VALUES ($2::text, $3::text, 1)
+  ON CONFLICT ("buyer_id", "service_id") DO UPDATE SET "used" = "free_tier_usage"."used" + 1
+   WHERE "free_tier_usage"."used" < $12::int
+  RETURNING 1
+), "free" AS (SELECT EXISTS (SELECT 1 FROM "claim") AS "free")
+INSERT INTO "usage_records" ("id", "buyer_id", "service_id", "provider_id", "method", "path", "amount_micros", "free_tier",
+                             "payment_method", "charge_method", "channel", "agent_id", "session_id", "idempotency_key", "status")
+SELECT $1::uuid, $2::text, $3::text, $4::text, $5::text, $6::text, CASE WHEN f."free" THEN 0 ELSE $7::bigint END, f."free",
+       CASE WHEN f."free" THEN 'free_tier' ELSE $13::text END, CASE WHEN f."free" THEN 'free_tier' ELSE $13::text END,
+       $8::text, $9::text, $10::text, $11::text, 'pending'
+  FROM "free" f
+ON CONFLICT ("buyer_id", "idempotency_key") DO NOTHING
+RETURNING "free_tier" AS "free"`;
+
+/**
  * Completes pending records and writes their events in ONE statement (so atomically): an event
  * row only for a record this statement moved from pending, and a notification for the outbox
  * relay, which PostgreSQL delivers at commit.
@@ -109,7 +130,37 @@ export function usageWriter(db: Db, outbox: Outbox, opts: { maxBatch?: number; m
     return calls.map((c) => done.has(c.usageId));
   }, sizes);
 
+  /**
+   * The free-tier claim and the pending record on the plain pool: one statement, autocommitted
+   * when there is no idempotency key (nothing can conflict); with one, inside a transaction that
+   * rolls the claim back if the key turns out taken.
+   */
+  async function claimAndInsertPending(u: NewUsage, freeTierCalls: number, paidMethod: string): Promise<{ inserted: boolean; freeTier: boolean }> {
+    const params = [u.id, u.buyerId, u.serviceId, u.providerId, u.method, u.path, u.amountMicros.toString(), u.channel, u.agentId, u.sessionId, u.idempotencyKey, freeTierCalls, paidMethod];
+    if (!pool) throw new Error('claimAndInsertPending needs the plain pool');
+    if (u.idempotencyKey === null) {
+      const rows = (await pool.query<{ free: boolean }>(prepared(CLAIM_AND_INSERT_PENDING, params))).rows;
+      return { inserted: rows.length === 1, freeTier: rows[0]?.free === true };
+    }
+    const client = await pool.connect();
+    try {
+      await client.query('BEGIN');
+      const rows = (await client.query<{ free: boolean }>(prepared(CLAIM_AND_INSERT_PENDING, params))).rows;
+      // The key is taken: the claim goes back with the transaction.
+      await client.query(rows.length === 1 ? 'COMMIT' : 'ROLLBACK');
+      return { inserted: rows.length === 1, freeTier: rows[0]?.free === true };
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
   return {
+    /** Whether the free-tier path runs on the plain pool (else the caller uses Prisma's transaction). */
+    plain: pool !== undefined,
+    claimAndInsertPending,
     /** Writes a pending record; false when the buyer's idempotency key is already taken (a concurrent twin won). */
     insertPending: (u: NewUsage) => pending.push(u),
     /** Completes a pending record with its event; false when it was no longer pending. */

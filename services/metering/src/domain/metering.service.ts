@@ -342,7 +342,9 @@ export function createMetering(deps: {
 
     /** Replays or resumes an earlier call with the same key, or records and pays for a new one. */
     async begin(service: PricedService, input: CallInput): Promise<Started> {
-      if (input.idempotencyKey) {
+      // On the plain pool the insert itself finds a repeated key (ON CONFLICT): no read first.
+      const insertFindsRepeats = deps.writer?.plain === true;
+      if (input.idempotencyKey && !insertFindsRepeats) {
         const prior = await usage.findByKey(input.buyerId, input.idempotencyKey);
         if (prior) return prior.status === 'unsettled' ? resume(prior, service, input) : replayOf(prior, service.serviceId, input);
       }
@@ -368,14 +370,20 @@ export function createMetering(deps: {
           idempotencyKey: input.idempotencyKey,
         };
       };
+      // Its idempotency key was taken (an earlier call, or a concurrent twin): answer as a repeat of it.
+      const repeat = async (): Promise<Started> => {
+        const prior = await usage.findByKey(input.buyerId, input.idempotencyKey!);
+        if (!prior) throw new AppError('CONFLICT', 'A request with this idempotency key is still in progress; retry shortly');
+        return prior.status === 'unsettled' ? resume(prior, service, input) : replayOf(prior, service.serviceId, input);
+      };
       if (deps.writer && service.freeTierCalls === 0) {
         // No free tier to claim: the record is one row of a batched insert.
-        if (!(await deps.writer.insertPending(pendingRow(false)))) {
-          // Its idempotency key was taken meanwhile by a concurrent twin: answer as a repeat of it.
-          const prior = await usage.findByKey(input.buyerId, input.idempotencyKey!);
-          if (!prior) throw new AppError('CONFLICT', 'A request with this idempotency key is still in progress; retry shortly');
-          return prior.status === 'unsettled' ? resume(prior, service, input) : replayOf(prior, service.serviceId, input);
-        }
+        if (!(await deps.writer.insertPending(pendingRow(false)))) return repeat();
+      } else if (deps.writer?.plain) {
+        // The claim and the record in one statement (rolled back together if the key is taken).
+        const r = await deps.writer.claimAndInsertPending(pendingRow(false), service.freeTierCalls, paidMethod);
+        if (!r.inserted) return repeat();
+        freeTier = r.freeTier;
       } else {
         try {
           await usage.transaction(async (tx) => {
