@@ -1,4 +1,6 @@
-import { InProcessBus, createEnvelope, AnyEnvelope } from '@platform/events';
+import { InProcessBus, createEnvelope, AnyEnvelope, idempotentBatchHandler } from '@platform/events';
+import { usageRepository } from '../src/db/usage.repository';
+import { serviceCalledConsumer } from '../src/events/consumers/service-called.consumer';
 import { startService, RunningService } from '@platform/service';
 import { freshDatabase, eventually, TEST_SECRET } from '@platform/testing';
 import { createLogger } from '@platform/telemetry';
@@ -32,6 +34,26 @@ describe('reputation consumes service.called', () => {
     await new Promise((r) => setTimeout(r, 100));
     expect(await svc.db.usageObservation.count({ where: { usageId: 'u-1' } })).toBe(1);
     expect(await svc.db.processedEvent.count()).toBe(1);
+  });
+
+  it('applies a Kafka fetch as one insert: one observation per usage id, with the event\'s facts', async () => {
+    const consumer = serviceCalledConsumer(usageRepository(svc.db));
+    const many = jest.fn((es: AnyEnvelope[], tx: Parameters<typeof consumer.handle>[1]) => consumer.handleBatch!(es, tx, svc.db));
+    const batch = idempotentBatchHandler(svc.db, 'reputation.batch-test', async () => undefined, async () => undefined, { many });
+    const ev = (usageId: string, status: number, latency: number) =>
+      createEnvelope('metering', 'service.called', 'svc-2', {
+        usage_id: usageId, service_id: 'svc-2', buyer_id: 'b2', provider_id: 'p2', amount_micros: '1000',
+        free_tier: false, payment_method: 'balance', status_code: status, latency_ms: latency,
+      }) as AnyEnvelope;
+    const x = ev('u-r1', 200, 30);
+    const y = ev('u-r2', 503, 900);
+    await batch([x, ev('u-r1', 200, 30), y]);
+    expect(many).toHaveBeenCalledTimes(1);
+    const rows = await svc.db.usageObservation.findMany({ where: { serviceId: 'svc-2' }, orderBy: { usageId: 'asc' } });
+    expect(rows.map((r) => [r.usageId, r.providerId, r.buyerId, r.statusCode, r.latencyMs, r.calledAt.toISOString()])).toEqual([
+      ['u-r1', 'p2', 'b2', 200, 30, x.time],
+      ['u-r2', 'p2', 'b2', 503, 900, y.time],
+    ]);
   });
 
   it('answers health and readiness', async () => {

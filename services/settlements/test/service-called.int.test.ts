@@ -1,4 +1,6 @@
-import { InProcessBus, createEnvelope, AnyEnvelope } from '@platform/events';
+import { InProcessBus, createEnvelope, AnyEnvelope, idempotentBatchHandler } from '@platform/events';
+import { providerUsageRepository } from '../src/db/provider-usage.repository';
+import { serviceCalledConsumer } from '../src/events/consumers/service-called.consumer';
 import { startService, RunningService } from '@platform/service';
 import { freshDatabase, eventually, TEST_SECRET } from '@platform/testing';
 import { createLogger } from '@platform/telemetry';
@@ -47,6 +49,30 @@ describe('settlements keeps a provider usage read model from service.called', ()
     const s = await summary('prov-1');
     expect(s.status).toBe(200);
     expect(s.body).toEqual({ provider_id: 'prov-1', call_count: 3, total_micros: '9007199254790993', payable_call_count: 2, payable_micros: '9007199254790993' });
+  });
+
+  it('applies a Kafka fetch as one insert with the same rows, a usage id seen before or twice in it kept once', async () => {
+    const consumer = serviceCalledConsumer(providerUsageRepository(svc.db));
+    const many = jest.fn((es: AnyEnvelope[], tx: Parameters<typeof consumer.handle>[1]) => consumer.handleBatch!(es, tx, svc.db));
+    const fn = jest.fn(async () => {
+      throw new Error('handle must not run for a batch');
+    });
+    const batch = idempotentBatchHandler(svc.db, 'settlements.batch-test', fn, async () => undefined, { many });
+    const a = called('u-b1', 'prov-2', '70000');
+    const again = called('u-b1', 'prov-2', '70000'); // the same call in a second event (a republished row)
+    const b = called('u-b2', 'prov-2', '0', true);
+    await svc.db.$transaction((tx) => consumer.handle(called('u-b0', 'prov-3', '5'), tx, svc.db));
+    const seenBefore = called('u-b0', 'prov-2', '1'); // u-b0 is recorded already (prov-3's): left as it is
+    await batch([a, again, b, seenBefore]);
+    expect(many).toHaveBeenCalledTimes(1);
+    expect(fn).not.toHaveBeenCalled();
+    const rows = await svc.db.providerUsage.findMany({ where: { usageId: { in: ['u-b0', 'u-b1', 'u-b2'] } }, orderBy: { usageId: 'asc' } });
+    expect(rows.map((r) => [r.usageId, r.providerId, r.amountMicros, r.freeTier, r.paymentMethod, r.calledAt.toISOString()])).toEqual([
+      ['u-b0', 'prov-3', 5n, false, 'balance', expect.any(String)],
+      ['u-b1', 'prov-2', 70000n, false, 'balance', a.time],
+      ['u-b2', 'prov-2', 0n, true, 'free_tier', b.time],
+    ]);
+    expect((await summary('prov-2')).body).toEqual({ provider_id: 'prov-2', call_count: 2, total_micros: '70000', payable_call_count: 1, payable_micros: '70000' });
   });
 
   it('answers an empty summary for a provider with no calls', async () => {

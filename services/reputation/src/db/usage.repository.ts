@@ -18,6 +18,10 @@ export function usageRepository(db: Db) {
     async record(tx: SqlClient, o: Observation): Promise<void> {
       await (tx as Prisma.TransactionClient).usageObservation.upsert({ where: { usageId: o.usageId }, create: o, update: {} });
     },
+    /** `record` for many calls: one insert, a usage id already observed left as it is. */
+    async recordMany(tx: SqlClient, os: Observation[]): Promise<void> {
+      if (os.length) await (tx as Prisma.TransactionClient).usageObservation.createMany({ data: os, skipDuplicates: true });
+    },
     async statsForProvider(providerId: string) {
       const rows = await db.usageObservation.findMany({ where: { providerId }, select: { statusCode: true, latencyMs: true } });
       return rows;

@@ -22,6 +22,10 @@ export function providerUsageRepository(db: Db) {
     async record(tx: SqlClient, u: UsageRecord): Promise<void> {
       await (tx as Prisma.TransactionClient).providerUsage.upsert({ where: { usageId: u.usageId }, create: u, update: {} });
     },
+    /** `record` for many calls: one insert, a usage id already known left as it is. */
+    async recordMany(tx: SqlClient, us: UsageRecord[]): Promise<void> {
+      if (us.length) await (tx as Prisma.TransactionClient).providerUsage.createMany({ data: us, skipDuplicates: true });
+    },
     /**
      * A provider's calls grouped by payment method (fold them with domain/payout's
      * `providerTotals`); `period` is half-open [from, to) on the call time, as a settlement period is.
