@@ -35,6 +35,9 @@ export function webhooksRepository(db: Db) {
     /** Active subscriptions of these owners that name this event; read in the consumer's transaction. */
     subscribersFor: (tx: SqlClient, ownerIds: string[], event: string) =>
       (tx as Prisma.TransactionClient).webhook.findMany({ where: { ownerId: { in: ownerIds }, events: { has: event }, active: true, ...live } }),
+    /** subscribersFor several owners and event types at once (a batch of events). */
+    subscribersForAny: (tx: SqlClient, ownerIds: string[], events: string[]) =>
+      (tx as Prisma.TransactionClient).webhook.findMany({ where: { ownerId: { in: ownerIds }, events: { hasSome: events }, active: true, ...live } }),
   };
 }
 export type WebhooksRepository = ReturnType<typeof webhooksRepository>;

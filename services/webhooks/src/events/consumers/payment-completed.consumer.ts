@@ -11,5 +11,9 @@ export function paymentCompletedConsumer(fanOut: FanOut): Consumer<Db> {
       if (event.type !== 'payment.completed') return;
       await fanOut(event, tx);
     },
+    // A Kafka fetch's events: their subscriptions read, and their deliveries written, at once.
+    async handleBatch(events, tx) {
+      await fanOut.many(events.filter((e) => e.type === 'payment.completed'), tx);
+    },
   };
 }
