@@ -58,6 +58,13 @@ export const serviceBaseSchema = z.object({
    * linger.ms): under load one produce request carries many events instead of one or two.
    */
   OUTBOX_LINGER_MS: z.coerce.number().int().min(0).max(1_000).default(10),
+  /**
+   * A service consumer's Kafka fetch waits for this many bytes, or this long, whichever comes
+   * first: under load one fetch (one transaction) carries hundreds of events; idle, the wait is
+   * how often each consumer asks the broker, and how stale a read model may be.
+   */
+  KAFKA_FETCH_MIN_BYTES: z.coerce.number().int().min(1).max(16 * 1024 * 1024).default(64 * 1024),
+  KAFKA_FETCH_MAX_WAIT_MS: z.coerce.number().int().min(10).max(10_000).default(500),
 });
 export type ServiceBaseConfig = z.infer<typeof serviceBaseSchema>;
 

@@ -158,7 +158,7 @@ export async function startService<DB extends ServiceDb, C extends ServiceBaseCo
         try {
           // Read models need no millisecond freshness: a fetch waits up to 200 ms for 64 KB, so under
           // load one transaction applies a few hundred events instead of one each.
-          await bus.subscribe({ group: `${def.name}.${c.name}`, types: c.types, handler, batchHandler, fetch: { minBytes: 64 * 1024, maxWaitMs: 200 } });
+          await bus.subscribe({ group: `${def.name}.${c.name}`, types: c.types, handler, batchHandler, fetch: { minBytes: config.KAFKA_FETCH_MIN_BYTES, maxWaitMs: config.KAFKA_FETCH_MAX_WAIT_MS } });
           break;
         } catch (err) {
           logger.warn({ err: String(err), consumer: c.name }, 'cannot subscribe yet; retrying');
