@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { Contract, JsonRpcProvider, Wallet, parseEther, toBeHex, verifyTypedData } from 'ethers';
+import { listen, readJson } from './x402-stand-ins';
 
 /**
  * TEST SUPPORT — an x402 facilitator and an x402-protected API on the local chain
@@ -47,24 +48,6 @@ interface PaymentPayload {
   payload: { signature: string; authorization: Authorization };
 }
 type Requirement = Record<string, unknown> & { scheme: string; network: string; payTo: string; asset: string; maxAmountRequired?: string; amount?: string; extra?: { name?: string; version?: string } };
-
-async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
-  const chunks: Buffer[] = [];
-  for await (const c of req) chunks.push(c as Buffer);
-  return chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
-}
-
-async function listen(server: http.Server): Promise<{ url: string; close(): Promise<void> }> {
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  return {
-    url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
-    close: () =>
-      new Promise<void>((r) => {
-        server.closeAllConnections();
-        server.close(() => r());
-      }),
-  };
-}
 
 export interface Settlement {
   nonce: string;

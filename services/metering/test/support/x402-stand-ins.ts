@@ -22,13 +22,13 @@ export interface Chain {
 }
 const domainOf = (c: Chain) => ({ name: 'USDC', version: '2', chainId: c.chainId, verifyingContract: c.usdc });
 
-async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
+export async function readJson(req: http.IncomingMessage): Promise<Record<string, unknown>> {
   const chunks: Buffer[] = [];
   for await (const c of req) chunks.push(c as Buffer);
   return chunks.length ? JSON.parse(Buffer.concat(chunks).toString('utf8')) : {};
 }
 
-async function listen(server: http.Server): Promise<{ url: string; close(): Promise<void> }> {
+export async function listen(server: http.Server): Promise<{ url: string; close(): Promise<void> }> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     url: `http://127.0.0.1:${(server.address() as { port: number }).port}`,
