@@ -112,8 +112,24 @@ export class KafkaBus implements EventBus {
       retry: { retries: Number.MAX_SAFE_INTEGER, initialRetryTime: 300, maxRetryTime: 5_000 },
     });
     this.consumers.push(consumer);
-    await consumer.connect();
-    await consumer.subscribe({ topics, fromBeginning: true });
+    // kafkajs restarts a consumer only after retriable errors. One that crashes on a non-retriable
+    // one (say "Failed to find group coordinator" while the broker restarts) stays stopped for
+    // good, and its group stops reading; this starts it again, with backoff, until the bus closes.
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (this.closed || payload.restart) return;
+      this.opts.log?.warn({ err: String(payload.error), group: sub.group }, 'consumer crashed and kafkajs will not restart it; starting it again');
+      this.consumers = this.consumers.filter((c) => c !== consumer);
+      void this.resubscribe(sub, consumer);
+    });
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics, fromBeginning: true });
+    } catch (err) {
+      // Not started: nothing of it may linger (a restart after a crash tries again with a new one).
+      this.consumers = this.consumers.filter((c) => c !== consumer);
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
     const decode = (value: Buffer | null, offset: string): AnyEnvelope | null => {
       if (!value) return null;
       try {
@@ -162,6 +178,22 @@ export class KafkaBus implements EventBus {
         await retrying(() => sub.handler(event), event, 1);
       },
     });
+  }
+
+  /** A crashed consumer's subscription, started again on a new consumer (with backoff while the broker is away). */
+  private async resubscribe(sub: Subscription, crashed: Consumer): Promise<void> {
+    await crashed.disconnect().catch(() => undefined);
+    for (let attempt = 0; !this.closed; attempt++) {
+      await sleep(backoffMs(attempt));
+      if (this.closed) return;
+      try {
+        await this.subscribe(sub);
+        this.opts.log?.warn({ group: sub.group, attempt }, 'consumer started again after a crash');
+        return;
+      } catch (err) {
+        this.opts.log?.warn({ err: String(err), group: sub.group, attempt }, 'cannot start the consumer again yet');
+      }
+    }
   }
 
   async healthy(): Promise<boolean> {
