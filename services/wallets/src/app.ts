@@ -9,6 +9,9 @@ import { walletEvents } from './events/publishers';
 import { agentOnboardedConsumer } from './events/consumers/agent-onboarded.consumer';
 import { internalRouter } from './http/internal.router';
 import { debitBatchRouter } from './http/debit-batch.router';
+import { leasesRouter } from './http/leases.router';
+import { leasesRepository } from './db/leases.repository';
+import { leaseService } from './domain/leases.service';
 import { devBalanceRouter } from './http/dev-balance.router';
 import type { Config } from './config';
 import { creditPurchasesRepository } from './db/credit-purchases.repository';
@@ -32,7 +35,10 @@ export const walletsService: ServiceDefinition<Db, Config> = {
     const ledger = ledgerRepository(ctx.db, { maxConcurrentTx: ctx.config.LEDGER_TX_CONCURRENCY, maxQueuedTx: ctx.config.LEDGER_TX_QUEUE, pool: directPool });
     const events = walletEvents(ctx.outbox, ctx.name);
     // Agents are read only for a balance debit that names one (its policy spend).
-    const balances = balanceService({ ledger, events, agents: agentsRepository(ctx.db) });
+    const leaseRows = leasesRepository(ctx.db);
+    const balances = balanceService({ ledger, events, agents: agentsRepository(ctx.db), leases: leaseRows });
+    // Balance leases: metering's slice of a buyer's balance, debited per call without waiting on a lock here.
+    const leases = leaseService({ ledger, leases: leaseRows });
     const creditPurchases = creditPurchasesRepository(ctx.db);
     const credits = creditService({ ledger, events, recordShortfall: creditPurchases.recordShortfall });
     // Credits and Stripe (spec 000); without both Stripe secrets purchases answer 503.
@@ -57,6 +63,7 @@ export const walletsService: ServiceDefinition<Db, Config> = {
       mount(app) {
         app.use(internalRouter({ balances }));
         app.use(debitBatchRouter({ balances }));
+        app.use(leasesRouter({ leases }));
         app.use(agentCreditsRouter({ credits, purchases, pricing }));
         app.use(stripeWebhookRouter({ purchases }));
         if (ctx.config.DEV_ROUTES) app.use(devBalanceRouter({ balances }));

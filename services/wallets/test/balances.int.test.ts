@@ -218,7 +218,7 @@ describe('prepaid balances: funding, debits, refunds', () => {
     it('reports zero for an owner with no account', async () => {
       const r = await call(`${w.url}/internal/balances/nobody`, { headers: asService() });
       expect(r.status).toBe(200);
-      expect(r.body).toEqual({ owner_id: 'nobody', balance_micros: '0' });
+      expect(r.body).toEqual({ owner_id: 'nobody', balance_micros: '0', leased_micros: '0' });
     });
   });
 

@@ -22,6 +22,6 @@ describe('development routes are absent unless DEV_ROUTES=true', () => {
   it('still serves the internal routes', async () => {
     const r = await call(`${w.url}/internal/balances/buyer-prod`, { headers: asService() });
     expect(r.status).toBe(200);
-    expect(r.body).toEqual({ owner_id: 'buyer-prod', balance_micros: '0' });
+    expect(r.body).toEqual({ owner_id: 'buyer-prod', balance_micros: '0', leased_micros: '0' });
   });
 });

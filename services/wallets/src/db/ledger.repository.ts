@@ -389,6 +389,17 @@ export function ledgerRepository(db: Db, opts: LedgerOptions) {
       return row?.balance ?? 0n;
     },
 
+    /**
+     * Locks the account's row for the rest of `tx` and answers its balance (zero, and nothing
+     * locked, when it was never posted to). A caller locking several takes them in lockOrder.
+     */
+    async lockBalance(client: Tx | SqlClient, account: AccountRef): Promise<bigint> {
+      const rows = await asTx(client).$queryRaw<{ balance: string }[]>`
+        SELECT "balance"::text AS "balance" FROM "ledger_accounts"
+         WHERE "owner_id" = ${account.ownerId} AND "kind" = ${account.kind} AND "currency" = ${account.currency} FOR UPDATE`;
+      return rows.length ? BigInt(rows[0].balance) : 0n;
+    },
+
     /** Whether the account was ever posted to (credits: whether the owner is on the credit plan). */
     async hasAccount(account: AccountRef, client: Tx | SqlClient | Db = db): Promise<boolean> {
       const row = await asTx(client).ledgerAccount.findUnique({

@@ -29,6 +29,12 @@ export const ACCOUNT_KINDS = [
   'session_balance',
   /** Contra account of gas (ETH, gwei) the treasury gave agents; goes negative. */
   'platform_gas',
+  /**
+   * A balance lease (owner = lease id, USDC): the slice of a buyer's prepaid balance metering
+   * took once and spends call by call; lease debits take from it, the close gives the rest
+   * back to buyer_balance. Still the buyer's money while open. Never negative.
+   */
+  'balance_lease',
 ] as const;
 export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 
@@ -36,11 +42,11 @@ export type AccountKind = (typeof ACCOUNT_KINDS)[number];
 export const CURRENCIES = ['USDC', 'CREDIT', 'ETH'] as const;
 export type Currency = (typeof CURRENCIES)[number];
 
-export const ENTRY_KINDS = ['fund', 'payment', 'refund', 'credit_grant', 'credit_purchase', 'credit_consumption', 'drain', 'session_deposit', 'session_refund', 'gas_sponsor'] as const;
+export const ENTRY_KINDS = ['fund', 'payment', 'refund', 'credit_grant', 'credit_purchase', 'credit_consumption', 'drain', 'session_deposit', 'session_refund', 'gas_sponsor', 'lease', 'lease_release'] as const;
 export type EntryKind = (typeof ENTRY_KINDS)[number];
 
 /** Kinds debited only by a conditional UPDATE; the migration's CHECK constraint mirrors this set. */
-export const NON_NEGATIVE_KINDS: ReadonlySet<AccountKind> = new Set<AccountKind>(['buyer_balance', 'credits', 'session_balance']);
+export const NON_NEGATIVE_KINDS: ReadonlySet<AccountKind> = new Set<AccountKind>(['buyer_balance', 'credits', 'session_balance', 'balance_lease']);
 
 export interface AccountRef {
   ownerId: string;

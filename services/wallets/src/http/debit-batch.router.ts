@@ -1,7 +1,7 @@
 import { Router } from 'express';
 import { AppError, errorBody, errorFamily, requireService, validate } from '@platform/http';
 import { z } from 'zod';
-import type { BalanceService, DebitRequest } from '../domain/balances.service';
+import type { BalanceService, DebitRequest, DebitResult } from '../domain/balances.service';
 import { DebitBody } from './internal.schemas';
 
 /** Most debits one batch may carry. */
@@ -27,6 +27,16 @@ export const debitRequestOf = (b: DebitBody): DebitRequest => ({
   providerId: b.provider_id,
   serviceId: b.service_id,
   ...(b.agent_id ? { agent: { agentId: b.agent_id, accountId: b.org_id ?? b.buyer_id } } : {}),
+  ...(b.lease_id ? { leaseId: b.lease_id } : {}),
+});
+
+/** `POST /internal/debits`' answer; a lease debit adds `lease_remaining_micros` (= `balance_micros`, the lease's remaining). */
+export const debitReply = (d: DebitResult) => ({
+  usage_id: d.usageId,
+  debited_micros: d.debitedMicros.toString(),
+  balance_micros: d.balanceMicros.toString(),
+  ...(d.leaseRemainingMicros !== undefined ? { lease_remaining_micros: d.leaseRemainingMicros.toString() } : {}),
+  duplicate: d.duplicate,
 });
 
 /**
@@ -54,8 +64,7 @@ export function debitBatchRouter(deps: { balances: Pick<BalanceService, 'debitMa
     outcomes.forEach((o, i) => {
       const at = valid[i].at;
       if (o.ok) {
-        const d = o.result;
-        answers[at] = { status: 200, body: { usage_id: d.usageId, debited_micros: d.debitedMicros.toString(), balance_micros: d.balanceMicros.toString(), duplicate: d.duplicate } };
+        answers[at] = { status: 200, body: debitReply(o.result) };
       } else if (o.error instanceof AppError) {
         answers[at] = { status: o.error.status, body: errorBody('detail', o.error.code, o.error.message, req.requestId, o.error.details) };
       } else {

@@ -2,7 +2,7 @@ import { Router } from 'express';
 import { errorFamily, requireService, validate } from '@platform/http';
 import type { BalanceService } from '../domain/balances.service';
 import { DebitBody, OwnerParams, RefundBody } from './internal.schemas';
-import { debitRequestOf } from './debit-batch.router';
+import { debitReply, debitRequestOf } from './debit-batch.router';
 
 /** Service-to-service routes (metering's prepaid-balance path); the gateway never routes /internal. */
 export function internalRouter(deps: { balances: BalanceService }): Router {
@@ -11,8 +11,7 @@ export function internalRouter(deps: { balances: BalanceService }): Router {
 
   r.post('/internal/debits', validate({ body: DebitBody }), async (req, res) => {
     const b = req.body as DebitBody;
-    const d = await deps.balances.debit(debitRequestOf(b));
-    res.json({ usage_id: d.usageId, debited_micros: d.debitedMicros.toString(), balance_micros: d.balanceMicros.toString(), duplicate: d.duplicate });
+    res.json(debitReply(await deps.balances.debit(debitRequestOf(b))));
   });
 
   r.post('/internal/refunds', validate({ body: RefundBody }), async (req, res) => {
@@ -23,7 +22,9 @@ export function internalRouter(deps: { balances: BalanceService }): Router {
 
   r.get('/internal/balances/:owner_id', validate({ params: OwnerParams }), async (_req, res) => {
     const { owner_id } = res.locals.params as { owner_id: string };
-    res.json({ owner_id, balance_micros: (await deps.balances.balanceOf(owner_id)).toString() });
+    // balance_micros includes the open leases' remaining (still the buyer's money); leased_micros is that part.
+    const f = await deps.balances.funds(owner_id);
+    res.json({ owner_id, balance_micros: f.balanceMicros.toString(), leased_micros: f.leasedMicros.toString() });
   });
   return r;
 }
