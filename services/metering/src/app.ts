@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { Pool } from 'pg';
+import { Redis } from 'ioredis';
 import type { ServiceDefinition } from '@platform/service';
 import { createDb, Db } from './db/client';
 import { servicePricesRepository } from './db/service-prices.repository';
@@ -14,6 +15,7 @@ import { externalFetchRouter, EXTERNAL_PREFIX } from './http/external-fetch.rout
 import { servicesRouter, SERVICES_PREFIX } from './http/services.router';
 import { createMetering } from './domain/metering.service';
 import { refundSweeper } from './domain/refund-sweeper';
+import { leaseBook } from './domain/leases';
 import { x402BookingReleaser } from './domain/x402-release';
 import { meteringPublishers } from './events/publishers';
 import { serviceCatalogueConsumer } from './events/consumers/service-catalogue.consumer';
@@ -36,6 +38,12 @@ export const meteringService: ServiceDefinition<Db, Config> = {
     const writer = config.USAGE_BATCHING
       ? usageWriter(ctx.db, ctx.outbox, config.USAGE_WRITER_POOL > 0 ? { pool: new Pool({ connectionString: config.DATABASE_URL, max: config.USAGE_WRITER_POOL, connectionTimeoutMillis: 5_000 }) } : {})
       : undefined;
+    const redis = config.BALANCE_LEASES && config.REDIS_URL && writer?.pool ? new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1, commandTimeout: 500, connectTimeout: 2_000, enableAutoPipelining: true }) : undefined;
+    redis?.on('error', (err) => ctx.logger.debug({ err: String(err) }, 'redis'));
+    const leases =
+      redis && writer?.pool
+        ? leaseBook({ redis, pool: writer.pool, wallets, logger: ctx.logger, settings: { calls: config.LEASE_CALLS, ttlMs: config.LEASE_TTL_MS, staleAfterMs: config.PENDING_STALE_MS, prefix: config.LEASE_KEY_PREFIX } })
+        : undefined;
     const metering = createMetering({
       prices,
       usage: usageRepository(ctx.db),
@@ -48,6 +56,7 @@ export const meteringService: ServiceDefinition<Db, Config> = {
       staleAfterMs: config.PENDING_STALE_MS,
       payments: x402Payments,
       authorizations,
+      leases,
     });
     // Signing may top the agent's wallet up on chain first (wallets' auto top-up): give it time.
     const signer = walletsSignerClient({ baseUrl: config.WALLETS_URL, secret: config.INTERNAL_TOKEN_SECRET, timeoutMs: Math.max(config.WALLETS_TIMEOUT_MS, 15_000) });
@@ -82,6 +91,7 @@ export const meteringService: ServiceDefinition<Db, Config> = {
         await sweeper.stop();
         forwarder.close();
         await writer?.close();
+        redis?.disconnect();
         authorizations?.close();
       },
     };

@@ -65,6 +65,20 @@ export const configSchema = serviceBaseSchema.extend({
    * bigger batches and less lock waiting.
    */
   DEBIT_BATCH_IN_FLIGHT: z.coerce.number().int().min(1).max(64).default(1),
+  /** Redis shared by the replicas: balance leases are spent there (unset: every paid call debits wallets). */
+  REDIS_URL: unsetIfEmpty(z.string().url()),
+  /**
+   * Balance leases (README "Balance leases"): calls on the prepaid balance spend a slice wallets
+   * escrowed once, in Redis, instead of a wallets debit and a pending record each. Needs REDIS_URL
+   * and the usage writer's own pool.
+   */
+  BALANCE_LEASES: bool(true),
+  /** A lease is worth this many calls at the price of the call that opens it (less when the balance is smaller). */
+  LEASE_CALLS: z.coerce.number().int().min(1).max(1_000_000).default(1_000),
+  /** How long calls may spend one lease before a new one is opened; it closes PENDING_STALE_MS later. */
+  LEASE_TTL_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
+  /** Prefix of the lease keys in Redis: one per deployment sharing a Redis (the keys name lease ids of this database). */
+  LEASE_KEY_PREFIX: z.string().min(1).max(100).default('acf:lease:'),
 });
 
 /** Circle's USDC and x402's network names on the chains that need no configuration. */

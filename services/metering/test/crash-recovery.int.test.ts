@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'pg';
 import { createBus, EventBus } from '@platform/events';
-import { freshDatabase, startUpstream, Upstream, eventually, TEST_KAFKA_BROKERS, TEST_SECRET } from '@platform/testing';
+import { freshDatabase, startUpstream, Upstream, eventually, TEST_KAFKA_BROKERS, TEST_REDIS_URL, TEST_SECRET } from '@platform/testing';
 import { signPrincipal } from '@platform/auth';
 import { ServiceProcess, freePort } from './support/processes';
 import { principal, request } from './support/harness';
@@ -13,6 +13,12 @@ import { principal, request } from './support/harness';
  * debit not refunded) has exactly one completed usage record, every completed paid record
  * exactly one charge, the ledger balances, and each forwarded call's service.called event
  * reached Kafka once (by event id) after the restart.
+ *
+ * Twice: with direct debits (a pending record, then a wallets debit, per call) and with balance
+ * leases (README "Balance leases": the price spent in Redis, the record written once at the end,
+ * the charge posted against the lease behind the request). With leases the calls the kill
+ * interrupts were never recorded, so they are never charged: their slice of the lease goes back
+ * to the buyer when the lease closes.
  */
 jest.setTimeout(180_000);
 
@@ -21,7 +27,11 @@ const FUNDED = 10_000_000n; // $10
 const LOAD = { calls: 150, concurrency: 6, killAfterOk: 40, deadlineMs: 60_000 };
 const AFTER_RESTART = { calls: 30, concurrency: 3 };
 
-describe('metering killed with SIGKILL mid-load', () => {
+describe.each([
+  ['direct debits', {} as Record<string, string>],
+  ['balance leases', { REDIS_URL: TEST_REDIS_URL, LEASE_CALLS: '20', LEASE_TTL_MS: '1000' } as Record<string, string>],
+])('metering killed with SIGKILL mid-load (%s)', (mode, modeEnv) => {
+  const leased = mode === 'balance leases';
   const buyer = principal(`fault-buyer-${randomUUID().slice(0, 8)}`);
   const serviceId = randomUUID();
   let upstream: Upstream;
@@ -72,7 +82,8 @@ describe('metering killed with SIGKILL mid-load', () => {
       OUTBOX_POLL_MS: '50',
       OUTBOUND_ALLOW_HOSTS: '127.0.0.1',
       LOG_LEVEL: 'warn',
-    }, 'fault-metering');
+      ...modeEnv,
+    }, `fault-metering-${leased ? 'leases' : 'direct'}`);
     wallets.start();
     metering.start();
     await Promise.all([wallets.ready(), metering.ready()]);
@@ -160,18 +171,24 @@ describe('metering killed with SIGKILL mid-load', () => {
       }),
     );
 
-    // 3. The sweeper closes the calls the dead process left pending, and refunds them.
+    // 3. The sweeper closes the calls the dead process left pending, and refunds them; with
+    //    leases it posts every charge and closes every lease, which gives the rest back.
     await eventually(async () => {
-      const r = await meteringDb.query(`SELECT count(*)::int AS n FROM usage_records WHERE buyer_id = $1 AND (status = 'pending' OR refund = 'pending')`, [buyer.owner_id]);
+      const r = await meteringDb.query(
+        `SELECT (SELECT count(*)::int FROM usage_records WHERE buyer_id = $1 AND (status = 'pending' OR refund = 'pending' OR lease_charge = 'pending'))
+              + (SELECT count(*)::int FROM leases WHERE buyer_id = $1 AND state <> 'closed') AS n`,
+        [buyer.owner_id],
+      );
       return r.rows[0].n === 0;
-    }, 30_000, 200);
+    }, 45_000, 200);
 
     // 4. Charges ⇔ completed usage records.
-    const records = (await meteringDb.query(`SELECT id, status, amount_micros::text AS amount, refund FROM usage_records WHERE buyer_id = $1`, [buyer.owner_id])).rows as {
+    const records = (await meteringDb.query(`SELECT id, status, amount_micros::text AS amount, refund, lease_id FROM usage_records WHERE buyer_id = $1`, [buyer.owner_id])).rows as {
       id: string;
       status: string;
       amount: string;
       refund: string;
+      lease_id: string | null;
     }[];
     const entries = (await walletsDb.query(`SELECT idempotency_key AS key, kind FROM ledger_entries`)).rows as { key: string; kind: string }[];
     const debits = entries.filter((e) => e.kind === 'payment').map((e) => e.key.replace(/^payment:/, ''));
@@ -181,9 +198,24 @@ describe('metering killed with SIGKILL mid-load', () => {
     const tally: Record<string, number> = {};
     for (const r of records) tally[r.status] = (tally[r.status] ?? 0) + 1;
     console.log(`fault test: ${ok} ok before the kill, ${interrupted} interrupted by it; records ${JSON.stringify(tally)}; ${refunds.size} refunds`);
-    // The kill caught calls after their debit, at the provider: the sweeper closed and refunded them.
-    expect(tally.abandoned).toBeGreaterThanOrEqual(1);
-    expect(refunds.size).toBeGreaterThanOrEqual(1);
+    if (leased) {
+      // Every paid call spent a lease; the calls the kill caught left no record, and no charge.
+      expect(records.filter((r) => r.status === 'completed').every((r) => r.lease_id !== null)).toBe(true);
+      const leases = (await walletsDb.query(`SELECT granted_micros::text AS g, released_micros::text AS r, state FROM balance_leases WHERE buyer_id = $1`, [buyer.owner_id])).rows as {
+        g: string;
+        r: string | null;
+        state: string;
+      }[];
+      expect(leases.length).toBeGreaterThanOrEqual(2); // one before the kill, one after at least
+      expect(leases.every((l) => l.state === 'closed')).toBe(true);
+      // What the leases kept is exactly what was charged against them.
+      const kept = leases.reduce((s, l) => s + BigInt(l.g) - BigInt(l.r ?? '0'), 0n);
+      expect(kept).toBe(PRICE * BigInt(records.filter((r) => r.status === 'completed').length));
+    } else {
+      // The kill caught calls after their debit, at the provider: the sweeper closed and refunded them.
+      expect(tally.abandoned).toBeGreaterThanOrEqual(1);
+      expect(refunds.size).toBeGreaterThanOrEqual(1);
+    }
     const byId = new Map(records.map((r) => [r.id, r]));
 
     expect(new Set(debits).size).toBe(debits.length); // one debit per usage id

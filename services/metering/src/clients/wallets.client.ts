@@ -205,6 +205,50 @@ export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs
       };
     },
 
+    /**
+     * Takes a slice of the buyer's prepaid balance into a lease (wallets `POST /internal/leases`):
+     * min(amount, what the balance has), refused when that is below `minMicros`. Idempotent by lease id.
+     */
+    async openLease(l: { leaseId: string; buyerId: string; amountMicros: bigint; minMicros: bigint }): Promise<{ kind: 'granted'; grantedMicros: bigint } | { kind: 'insufficient'; detail: string }> {
+      const r = await send<{ granted_micros?: string; detail?: string }>('/internal/leases', {
+        lease_id: l.leaseId,
+        buyer_id: l.buyerId,
+        amount_micros: l.amountMicros.toString(),
+        min_micros: l.minMicros.toString(),
+      });
+      if ((r.status === 200 || r.status === 201) && r.body?.granted_micros) return { kind: 'granted', grantedMicros: BigInt(r.body.granted_micros) };
+      if (r.status === 402) return { kind: 'insufficient', detail: String(r.body?.detail ?? 'Insufficient balance') };
+      throw new WalletsUnavailable(`wallets answered ${r.status} to a lease`);
+    },
+
+    /**
+     * Posts calls' charges against their leases in ONE request (`POST /internal/debits/batch`
+     * with `lease_id`): each answered as wallets would answer it alone. `charged` covers a replay
+     * (idempotent by usage id); `refused` carries wallets' reason (lease_exhausted, lease_closed,
+     * lease_not_found, usage_voided).
+     */
+    async chargeLeases(
+      cs: { usageId: string; leaseId: string | null; buyerId: string; amountMicros: bigint; providerId: string; serviceId: string }[],
+    ): Promise<({ kind: 'charged' } | { kind: 'refused'; status: number; reason: string; detail: string })[]> {
+      const r = await send<{ results?: { status: number; body: DebitBody }[] }>('/internal/debits/batch', {
+        debits: cs.map((c) => ({ ...debitBody(c), ...(c.leaseId ? { lease_id: c.leaseId } : {}) })),
+      });
+      if (r.status !== 200 || !Array.isArray(r.body?.results) || r.body.results.length !== cs.length) throw new WalletsUnavailable(`wallets answered ${r.status} to a lease charge batch`);
+      return r.body.results.map((x) => {
+        if (x.status === 200) return { kind: 'charged' as const };
+        if ([402, 404, 409].includes(x.status)) return { kind: 'refused' as const, ...refusal(x.status, x.body) };
+        throw new WalletsUnavailable(`wallets answered ${x.status} to a lease charge`);
+      });
+    },
+
+    /** Closes a lease: its unspent rest goes back to the buyer's balance (idempotent); `missing` when wallets never opened it. */
+    async closeLease(leaseId: string): Promise<{ kind: 'closed'; releasedMicros: bigint; chargedMicros: bigint } | { kind: 'missing' }> {
+      const r = await send<{ released_micros?: string; charged_micros?: string }>(`/internal/leases/${encodeURIComponent(leaseId)}/close`, {});
+      if (r.status === 200) return { kind: 'closed', releasedMicros: BigInt(r.body?.released_micros ?? '0'), chargedMicros: BigInt(r.body?.charged_micros ?? '0') };
+      if (r.status === 404) return { kind: 'missing' };
+      throw new WalletsUnavailable(`wallets answered ${r.status} to a lease close`);
+    },
+
     /** Gives a debit back; a usage id wallets never debited (404) needs no refund. */
     async refund(usageId: string): Promise<'refunded' | 'nothing_to_refund'> {
       const r = await send('/internal/refunds', { usage_id: usageId });

@@ -18,6 +18,63 @@ export interface CompletedCall {
   event: AnyEnvelope;
 }
 
+/**
+ * A call paid from a balance lease, written once when it ends (README "Balance leases"): the
+ * whole record, its service.called when it has one, and a notification for the relay, in ONE
+ * statement. A record that carries a charge (`lease_charge = 'pending'`) is written only while
+ * its lease is `open`, under a share lock on the lease row, so once the sweeper has moved a
+ * lease to `closing` no charge can join it.
+ */
+export interface FinalCall {
+  usageId: string;
+  buyerId: string;
+  serviceId: string;
+  providerId: string;
+  method: string;
+  path: string;
+  amountMicros: bigint;
+  paymentMethod: string;
+  channel: string;
+  status: 'completed' | 'failed' | 'abandoned' | 'refused';
+  statusCode: number | null;
+  latencyMs: number | null;
+  responseHeaders: object | null;
+  /** A failure's own answer, kept as the record's body. */
+  responseBody: string | null;
+  leaseId: string;
+  /** 'pending': the amount is to be charged against the lease; 'none': nothing is owed. */
+  leaseCharge: 'pending' | 'none';
+  event: AnyEnvelope | null;
+}
+
+const insertFinalSql = (notify: boolean) => `
+WITH "v" AS (
+  SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[],
+                       $11::int[], $12::int[], $13::text[], $14::text[], $15::uuid[], $16::text[], $17::uuid[], $18::text[], $19::text[])
+    AS t("id", "buyer_id", "service_id", "provider_id", "method", "path", "amount_micros", "payment_method", "channel", "status",
+         "status_code", "latency_ms", "response_headers", "response_body", "lease_id", "lease_charge", "event_id", "subject", "envelope")
+), "open" AS (
+  SELECT l."id" FROM "leases" l
+   WHERE l."id" IN (SELECT "lease_id" FROM "v" WHERE "lease_charge" = 'pending') AND l."state" = 'open'
+     FOR SHARE
+), "ok" AS (
+  SELECT v.* FROM "v" WHERE v."lease_charge" <> 'pending' OR v."lease_id" IN (SELECT "id" FROM "open")
+), "ins" AS (
+  INSERT INTO "usage_records" ("id", "buyer_id", "service_id", "provider_id", "method", "path", "amount_micros", "free_tier", "payment_method",
+                               "charge_method", "channel", "status", "status_code", "latency_ms", "response_headers", "response_body",
+                               "lease_id", "lease_charge", "completed_at")
+  SELECT "id", "buyer_id", "service_id", "provider_id", "method", "path", "amount_micros", false, "payment_method",
+         'balance', "channel", "status", "status_code", "latency_ms", "response_headers"::jsonb, convert_to("response_body", 'UTF8'),
+         "lease_id", "lease_charge", CURRENT_TIMESTAMP
+    FROM "ok"
+  RETURNING "id"
+), "events" AS (
+  INSERT INTO "outbox_events" ("id", "type", "subject", "envelope")
+  SELECT ok."event_id", 'service.called', ok."subject", ok."envelope"::jsonb FROM "ok" JOIN "ins" USING ("id") WHERE ok."event_id" IS NOT NULL
+  RETURNING 1
+)
+SELECT i."id"::text AS "id"${notify ? `, (SELECT pg_notify('platform_outbox', '')::text FROM (SELECT 1 FROM "events" LIMIT 1) x) AS "n"` : ''} FROM "ins" i`;
+
 const INSERT_PENDING = `
 INSERT INTO "usage_records" ("id", "buyer_id", "service_id", "provider_id", "method", "path", "amount_micros", "free_tier",
                              "payment_method", "charge_method", "channel", "agent_id", "session_id", "idempotency_key", "status")
@@ -85,6 +142,7 @@ export function usageWriter(db: Db, outbox: Outbox, opts: { maxBatch?: number; m
   const query = async <T>(sql: string, ...params: unknown[]): Promise<T[]> =>
     pool ? (await pool.query(prepared(sql, params))).rows : db.$queryRawUnsafe<T[]>(sql, ...params);
   const completeStatement = completeSql(outbox.notifySql !== null);
+  const insertFinalStatement = insertFinalSql(outbox.notifySql !== null);
 
   const pending = new Batcher<NewUsage, boolean>(async (rows) => {
     const col = <K extends keyof NewUsage>(k: K) => rows.map((r) => r[k]);
@@ -130,6 +188,34 @@ export function usageWriter(db: Db, outbox: Outbox, opts: { maxBatch?: number; m
     return calls.map((c) => done.has(c.usageId));
   }, sizes);
 
+  const finals = new Batcher<FinalCall, boolean>(async (calls) => {
+    const rows = await query<{ id: string }>(
+      insertFinalStatement,
+      calls.map((c) => c.usageId),
+      calls.map((c) => c.buyerId),
+      calls.map((c) => c.serviceId),
+      calls.map((c) => c.providerId),
+      calls.map((c) => c.method),
+      calls.map((c) => c.path),
+      calls.map((c) => c.amountMicros.toString()),
+      calls.map((c) => c.paymentMethod),
+      calls.map((c) => c.channel),
+      calls.map((c) => c.status),
+      calls.map((c) => c.statusCode),
+      calls.map((c) => c.latencyMs),
+      calls.map((c) => (c.responseHeaders === null ? null : JSON.stringify(c.responseHeaders))),
+      calls.map((c) => c.responseBody),
+      calls.map((c) => c.leaseId),
+      calls.map((c) => c.leaseCharge),
+      calls.map((c) => c.event?.id ?? null),
+      calls.map((c) => c.event?.subject ?? null),
+      calls.map((c) => (c.event ? JSON.stringify(c.event) : null)),
+    );
+    if (rows.length && outbox.notifySql === null && calls.some((c) => c.event)) outbox.kick();
+    const done = new Set(rows.map((r) => r.id));
+    return calls.map((c) => done.has(c.usageId));
+  }, sizes);
+
   /**
    * The free-tier claim and the pending record on the plain pool: one statement, autocommitted
    * when there is no idempotency key (nothing can conflict); with one, inside a transaction that
@@ -165,6 +251,10 @@ export function usageWriter(db: Db, outbox: Outbox, opts: { maxBatch?: number; m
     insertPending: (u: NewUsage) => pending.push(u),
     /** Completes a pending record with its event; false when it was no longer pending. */
     complete: (c: CompletedCall) => completed.push(c),
+    /** Writes a leased call's whole record (and event); false when its lease is no longer open (the charge could not join it). */
+    insertFinal: (c: FinalCall) => finals.push(c),
+    /** The plain pool (balance leases need it), when there is one. */
+    pool,
     close: () => pool?.end(),
   };
 }

@@ -6,7 +6,8 @@ import type { ServicePricesRepository, ServicePriceRow } from '../db/service-pri
 import { isUniqueViolation, UsageRepository, UsageRow, UsageSummary } from '../db/usage.repository';
 import { createEnvelope } from '@platform/events';
 import { serviceCalledData, type MeteringPublishers } from '../events/publishers';
-import type { UsageWriter } from '../db/usage-writer';
+import type { FinalCall, UsageWriter } from '../db/usage-writer';
+import type { LeaseBook } from './leases';
 import { WalletsClient, WalletsUnavailable } from '../clients/wallets.client';
 import type { AuthorizationLedger, X402PaymentStore } from './x402.service';
 import { externalServiceName, matchEndpoint } from './service-names';
@@ -71,6 +72,15 @@ export interface Charge {
   channel: Channel;
   /** A retry taking over an `unsettled` call: its x402 payment was sent before and may have settled. */
   resumed: boolean;
+  /** The request's method and path below the service (a leased call's record is written only at the end). */
+  method?: string;
+  path?: string;
+  /**
+   * The balance lease the price was taken from (README "Balance leases"): then no record exists
+   * until the call ends, nothing was debited in wallets, and not serving it gives the price back
+   * to the lease.
+   */
+  leaseId?: string | null;
 }
 
 export type Started = { kind: 'replay'; record: UsageRow } | { kind: 'charged'; charge: Charge };
@@ -130,6 +140,11 @@ export function createMetering(deps: {
   payments?: Pick<X402PaymentStore, 'find' | 'finish'>;
   /** USDC authorizationState; without it `unsettled` calls wait for reconciliation. */
   authorizations?: AuthorizationLedger;
+  /**
+   * Balance leases (needs the writer's plain pool): calls on the prepaid balance without an
+   * idempotency key, agent wallet, session or free tier spend a lease instead of a wallets debit.
+   */
+  leases?: LeaseBook;
   now?: () => number;
 }) {
   const { prices, usage, wallets, events, logger } = deps;
@@ -241,6 +256,32 @@ export function createMetering(deps: {
 
   const closable = (c: Charge): Closable => ({ ...c, serviceId: c.service.serviceId });
 
+  /** A leased call's one write: its whole record (and event) as it ended. */
+  function leasedRow(c: Charge, f: Pick<FinalCall, 'status' | 'statusCode' | 'latencyMs' | 'amountMicros' | 'paymentMethod' | 'responseHeaders' | 'responseBody' | 'event'>): FinalCall {
+    return {
+      usageId: c.usageId,
+      buyerId: c.buyerId,
+      serviceId: c.service.serviceId,
+      providerId: c.service.providerId,
+      method: c.method ?? 'GET',
+      path: c.path ?? '/',
+      channel: c.channel,
+      leaseId: c.leaseId!,
+      leaseCharge: f.amountMicros > 0n ? 'pending' : 'none',
+      ...f,
+    };
+  }
+
+  /** A leased call that was not served: its price goes back to the lease, its record says why, nothing is owed. */
+  async function closeLeased(c: Charge, status: 'abandoned' | 'refused'): Promise<void> {
+    await deps.leases!.giveBack(c.buyerId, c.leaseId!, c.amountMicros);
+    try {
+      await deps.writer!.insertFinal(leasedRow(c, { status, statusCode: null, latencyMs: null, amountMicros: 0n, paymentMethod: 'balance', responseHeaders: null, responseBody: null, event: null }));
+    } catch (err) {
+      logger.error({ err: String(err), usage_id: c.usageId }, `cannot record a leased call ${status}; nothing was charged for it`);
+    }
+  }
+
   /** The record and its event in one transaction; a price given up (x402 instead, or waived) is refunded after. */
   async function finishServed(
     c: Pick<Charge, 'usageId' | 'buyerId' | 'amountMicros' | 'freeTier' | 'chargeMethod' | 'sessionId' | 'sessionRemainingMicros'> & { service: CalledService },
@@ -252,6 +293,30 @@ export function createMetering(deps: {
     const amountMicros = billing.kind === 'x402' ? billing.costMicros : billing.kind === 'waived' ? 0n : c.amountMicros;
     const paymentMethod: PaymentMethod = billing.kind === 'x402' ? 'x402' : billing.kind === 'waived' ? 'none' : (c.chargeMethod as ChargeMethod);
     const refund = replaced && debitedBy(c.chargeMethod);
+    if ('leaseId' in c && c.leaseId) {
+      const lc = c as Charge;
+      // An upstream 402 nobody paid costs nothing: the price goes back to the lease.
+      if (amountMicros !== lc.amountMicros) await deps.leases!.giveBack(lc.buyerId, lc.leaseId!, lc.amountMicros - amountMicros);
+      const facts = { usageId: c.usageId, buyerId: c.buyerId, service: c.service, amountMicros, freeTier: false, paymentMethod, statusCode: o.statusCode, latencyMs: o.latencyMs };
+      const written = await deps.writer!.insertFinal(
+        leasedRow(lc, {
+          status: 'completed',
+          statusCode: o.statusCode,
+          latencyMs: o.latencyMs,
+          amountMicros,
+          paymentMethod,
+          responseHeaders: (o.headers ?? {}) as object,
+          responseBody: null,
+          event: createEnvelope('metering', 'service.called', c.service.serviceId, serviceCalledData(facts)),
+        }),
+      );
+      if (!written) {
+        await deps.leases!.forget(lc.buyerId, lc.leaseId!);
+        throw new Error(`usage ${c.usageId}: its lease ${lc.leaseId} is not open (closed before the call ended, or unknown here)`);
+      }
+      if (amountMicros > 0n) deps.leases!.kick();
+      return;
+    }
     if (deps.writer && !replaced && from === 'pending') {
       const facts = { usageId: c.usageId, buyerId: c.buyerId, service: c.service, amountMicros, freeTier: c.freeTier, paymentMethod, statusCode: o.statusCode, latencyMs: o.latencyMs };
       const settled = await deps.writer.complete({
@@ -349,6 +414,40 @@ export function createMetering(deps: {
         if (prior) return prior.status === 'unsettled' ? resume(prior, service, input) : replayOf(prior, service.serviceId, input);
       }
       const usageId = randomUUID();
+      if (
+        deps.leases &&
+        deps.writer?.plain &&
+        !input.idempotencyKey &&
+        !input.agentId &&
+        !input.sessionId &&
+        service.freeTierCalls === 0 &&
+        service.priceMicros > 0n
+      ) {
+        const leaseId = await deps.leases.spend(input.buyerId, service.priceMicros);
+        if (leaseId) {
+          return {
+            kind: 'charged',
+            charge: {
+              usageId,
+              buyerId: input.buyerId,
+              service,
+              amountMicros: service.priceMicros,
+              freeTier: false,
+              chargeMethod: 'balance',
+              debited: false,
+              sessionId: null,
+              sessionRemainingMicros: null,
+              agentId: null,
+              channel: input.channel,
+              resumed: false,
+              leaseId,
+              method: input.method,
+              path: input.path,
+            },
+          };
+        }
+        // No lease to be had (the balance cannot fund one, Redis is down): the direct debit below answers.
+      }
       let freeTier = false;
       const paidMethod: ChargeMethod = service.priceMicros === 0n ? 'none' : input.sessionId ? 'session' : 'balance';
       const pendingRow = (free: boolean) => {
@@ -471,6 +570,23 @@ export function createMetering(deps: {
 
     /** The provider could not be reached or timed out: the call is recorded, reported, and its price given back. */
     async fail(c: Charge, o: Outcome & { detail: string }): Promise<void> {
+      if (c.leaseId) {
+        await deps.leases!.giveBack(c.buyerId, c.leaseId, c.amountMicros);
+        const facts = { usageId: c.usageId, buyerId: c.buyerId, service: c.service, amountMicros: 0n, freeTier: false, paymentMethod: c.chargeMethod, statusCode: o.statusCode, latencyMs: o.latencyMs };
+        await deps.writer!.insertFinal(
+          leasedRow(c, {
+            status: 'failed',
+            statusCode: o.statusCode,
+            latencyMs: o.latencyMs,
+            amountMicros: 0n,
+            paymentMethod: c.chargeMethod,
+            responseHeaders: { 'content-type': 'application/json; charset=utf-8' },
+            responseBody: JSON.stringify({ detail: o.detail }),
+            event: createEnvelope('metering', 'service.called', c.service.serviceId, serviceCalledData(facts)),
+          }),
+        );
+        return;
+      }
       await usage.transaction(async (tx) => {
         const settled = await usage.settle(
           c.usageId,
@@ -495,7 +611,7 @@ export function createMetering(deps: {
     },
 
     /** An upstream's x402 challenge was not paid (over max_cost, policy, the wallet): nothing billed, the charge given back. */
-    refuse: (c: Charge) => close(closable(c), 'refused'),
+    refuse: (c: Charge) => (c.leaseId ? closeLeased(c, 'refused') : close(closable(c), 'refused')),
 
     /**
      * An x402 payment was sent and no answer came back: it may have settled. The call keeps
@@ -506,7 +622,7 @@ export function createMetering(deps: {
       await usage.settle(c.usageId, { status: 'unsettled', statusCode: o.statusCode, latencyMs: o.latencyMs, sessionRemainingMicros: c.sessionRemainingMicros });
     },
 
-    abandon: (c: Charge) => close(closable(c), 'abandoned'),
+    abandon: (c: Charge) => (c.leaseId ? closeLeased(c, 'abandoned') : close(closable(c), 'abandoned')),
 
     async storeReplayBody(usageId: string, body: Buffer): Promise<void> {
       if (body.length <= REPLAY_MAX_BYTES) await usage.storeBody(usageId, new Uint8Array(body));
@@ -518,7 +634,12 @@ export function createMetering(deps: {
      * Retries refunds wallets did not take, closes calls whose process died mid-way, and
      * settles `unsettled` x402 calls whose authorization can no longer be used.
      */
-    async sweep(): Promise<{ abandoned: number; refunded: number; settled: number }> {
+    async sweep(): Promise<{ abandoned: number; refunded: number; settled: number; leasesClosed?: number }> {
+      let leasesClosed = 0;
+      if (deps.leases) {
+        await deps.leases.settle().catch((err) => logger.warn({ err: String(err) }, 'lease charges not posted yet'));
+        leasesClosed = await deps.leases.closeDue();
+      }
       const stale = await usage.stalePending(new Date(now() - deps.staleAfterMs), 50);
       for (const r of stale) {
         const p = await deps.payments?.find(r.id);
@@ -553,7 +674,7 @@ export function createMetering(deps: {
           down.add(kind); // that route is failing; try again next sweep
         }
       }
-      return { abandoned: stale.length, refunded, settled };
+      return { abandoned: stale.length, refunded, settled, ...(leasesClosed ? { leasesClosed } : {}) };
     },
   };
 
