@@ -1,7 +1,7 @@
 import type { Latency } from './load';
 import type { ProfileSummary } from './profile';
 
-export const TARGETS = ['A', 'B', 'C', 'D', "D'", 'G0', 'G1'] as const;
+export const TARGETS = ['A', 'B', 'C', 'D', "D'", 'G0', 'G1', 'G2'] as const;
 export type TargetName = (typeof TARGETS)[number];
 
 export const LABELS: Record<TargetName, string> = {
@@ -12,6 +12,7 @@ export const LABELS: Record<TargetName, string> = {
   "D'": 'platform paid call, in-process bus',
   G0: 'gateway route, no auth',
   G1: 'gateway route, warm acf_ key',
+  G2: 'gateway → bare proxy (two hops, no metering work)',
 };
 
 export interface Integrity {
@@ -70,7 +71,7 @@ export interface SubsetResults {
   profiles: ProfileSummary[];
 }
 
-const FRONT: Record<TargetName, string> = { A: 'upstream', B: 'bare proxy', C: 'express proxy', D: 'gateway', "D'": 'gateway (in-process bus)', G0: 'gateway', G1: 'gateway' };
+const FRONT: Record<TargetName, string> = { A: 'upstream', B: 'bare proxy', C: 'express proxy', D: 'gateway', "D'": 'gateway (in-process bus)', G0: 'gateway', G1: 'gateway', G2: 'gateway' };
 const us = (v: number | undefined) => (v !== undefined && Number.isFinite(v) ? Math.round(v).toLocaleString('en-US') : '–');
 
 function frontCpuTable(targets: readonly TargetName[], cpu: Partial<Record<TargetName, number>>): string {
@@ -133,7 +134,8 @@ export function renderSubset(r: SubsetResults): { text: string; markdown: string
   }
   if (has('A', 'G0')) rows.push(['gateway alone G0−A p50 / p99', `${signedMs(lat('G0')!.p50 - lat('A')!.p50)} / ${signedMs(lat('G0')!.p99 - lat('A')!.p99)}`]);
   if (has('A', 'G1')) rows.push(['gateway with a warm key G1−A p50 / p99', `${signedMs(lat('G1')!.p50 - lat('A')!.p50)} / ${signedMs(lat('G1')!.p99 - lat('A')!.p99)}`]);
-  for (const g of ['G0', 'G1'] as const) for (const p of ['B', 'C'] as const) if (has(g, p)) rows.push([`throughput ${g}/${p}`, (max(g) / max(p)).toFixed(3)]);
+  for (const g of ['G0', 'G1', 'G2'] as const) for (const p of ['B', 'C'] as const) if (has(g, p)) rows.push([`throughput ${g}/${p}`, (max(g) / max(p)).toFixed(3)]);
+  if (has('A', 'G2')) rows.push(['two hops alone G2−A p50 / p99', `${signedMs(lat('G2')!.p50 - lat('A')!.p50)} / ${signedMs(lat('G2')!.p99 - lat('A')!.p99)}`]);
   if (rows.length) out.push('## Comparisons', '', table(['measure', 'value'], rows), '');
   if (r.profiles.length) {
     out.push(`## Where the gateway spends CPU (V8 profile of one extra ${c.seconds} s closed loop, self time)`);
@@ -173,6 +175,12 @@ export interface Derived {
   authThroughputRatio: number;
   gatewayP50: number;
   gatewayP99: number;
+  /** G2/B: the throughput any metering behind this gateway could reach at most (its hop doing nothing). */
+  ceilingOverB: number;
+  twoHopP50: number;
+  twoHopP99: number;
+  bareP50: number;
+  bareP99: number;
   errors: number;
   lostOrDuplicated: number;
 }
@@ -195,6 +203,11 @@ export function derive(r: BenchResults): Derived {
     authThroughputRatio: max('G1') / max('G0'),
     gatewayP50: lat('G0').p50 - lat('A').p50,
     gatewayP99: lat('G0').p99 - lat('A').p99,
+    ceilingOverB: max('G2') / max('B'),
+    twoHopP50: lat('G2').p50 - lat('A').p50,
+    twoHopP99: lat('G2').p99 - lat('A').p99,
+    bareP50: lat('B').p50 - lat('A').p50,
+    bareP99: lat('B').p99 - lat('A').p99,
     errors,
     lostOrDuplicated: bad(r.integrity.D) + bad(r.integrity["D'"]),
   };
@@ -263,6 +276,9 @@ export function render(r: BenchResults): { text: string; markdown: string; deriv
         ['auth cost G1−G0 p50 / p99 (warm key)', `${signedMs(d.authP50)} / ${signedMs(d.authP99)}`, '', ''],
         ['auth throughput G1/G0', d.authThroughputRatio.toFixed(3), '', ''],
         ['gateway alone G0−A p50 / p99', `${signedMs(d.gatewayP50)} / ${signedMs(d.gatewayP99)}`, '', ''],
+        ['ceiling of any metering behind this gateway: G2/B (gateway → a proxy doing nothing)', d.ceilingOverB.toFixed(3), '', ''],
+        ['two hops doing nothing G2−A p50 / p99', `${signedMs(d.twoHopP50)} / ${signedMs(d.twoHopP99)}`, '', ''],
+        ['one bare proxy hop B−A p50 / p99', `${signedMs(d.bareP50)} / ${signedMs(d.bareP99)}`, '', ''],
         ['errors, all targets and runs', String(d.errors), '0', verdict(d.errors === 0)],
         ['lost or duplicated usage records / charges', String(integrityBad), '0', verdict(integrityBad === 0)],
       ],
@@ -286,11 +302,11 @@ export function render(r: BenchResults): { text: string; markdown: string; deriv
         row('usage records by status', (i) => JSON.stringify(i.records)),
         row('2xx without a completed record (lost)', (i) => i.lost),
         row('completed records the client saw no 2xx for', (i) => i.unacknowledged),
-        row('debits in wallets / of them refunded', (i) => `${i.charges} / ${i.refunds}`),
-        row('refunds still owed 30 s after the last call', (i) => i.refundsOwed),
+        row('charges in wallets (debits and lease charges) / of them refunded', (i) => `${i.charges} / ${i.refunds}`),
+        row('refunds or lease charges still owed 30 s after the last call', (i) => i.refundsOwed),
         row('other unrefunded debits without a completed record / completed records without a debit', (i) => `${i.chargedWithoutRecord} / ${i.recordsWithoutCharge}`),
         row('service.called events published / still in outbox', (i) => `${i.eventsPublished} / ${i.eventsPending}`),
-        row('buyer balance (micro-USDC) / expected', (i) => `${i.balanceMicros} / ${i.expectedBalanceMicros}`),
+        row('buyer balance incl. open leases (micro-USDC) / expected', (i) => `${i.balanceMicros} / ${i.expectedBalanceMicros}`),
       ],
     ),
   );

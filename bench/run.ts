@@ -14,7 +14,7 @@ import { BenchResults, Integrity, render, renderSubset, TargetName, TARGETS } fr
  * `npm run bench`: A) the upstream alone, B) a bare Node keep-alive proxy, C) Express +
  * http-proxy-middleware, D) the platform's paid-call path (gateway + identity + marketplace +
  * wallets + metering as separate processes on real PostgreSQL, Redis and Kafka), D') the same
- * with the in-process bus instead of Kafka, and G0/G1) a gateway route without and with auth.
+ * with the in-process bus instead of Kafka, G0/G1) a gateway route without and with auth, and G2 the gateway in front of the bare proxy (the ceiling of any metering behind it).
  * Warm-up, then interleaved rounds of closed-loop maximum throughput, then interleaved rounds of
  * open-model latency at a fraction of D's maximum. See README.md "Benchmark".
  */
@@ -63,7 +63,7 @@ function targetsOf(list: string | undefined): TargetName[] {
 const want = (t: TargetName) => CFG.targets.includes(t);
 /** The whole paid-call fleet (D and D') is measured; otherwise only what the chosen targets need runs. */
 const FULL = want('D');
-const WANT_GATEWAY = FULL || want('G0') || want('G1');
+const WANT_GATEWAY = FULL || want('G0') || want('G1') || want('G2');
 
 /** Price of the benchmarked service: every call is a real debit of the buyer's prepaid balance. */
 const PRICE = '0.001';
@@ -167,10 +167,12 @@ async function startAll() {
     IDENTITY_URL: url(ports.identity),
     MARKETPLACE_URL: url(ports.marketplace),
     WEBHOOKS_URL: url(ports.upstream),
+    // G2: the gateway in front of the bare proxy (B), the two hops of D with no work in the second.
+    RUNTIME_URL: url(ports.bare),
   };
 
   procs.start({ name: 'upstream', cwd: bench, entry: proc('upstream.ts'), env: {}, port: ports.upstream, readyPath: '/' });
-  if (want('B')) procs.start({ name: 'bare-proxy', cwd: bench, entry: proc('bare-proxy.ts'), env: { UPSTREAM_URL: url(ports.upstream) }, port: ports.bare, readyPath: '/' });
+  if (want('B') || want('G2')) procs.start({ name: 'bare-proxy', cwd: bench, entry: proc('bare-proxy.ts'), env: { UPSTREAM_URL: url(ports.upstream) }, port: ports.bare, readyPath: '/' });
   if (want('C')) procs.start({ name: 'express-proxy', cwd: bench, entry: proc('express-proxy.ts'), env: { UPSTREAM_URL: url(ports.upstream) }, port: ports.express, readyPath: '/' });
   if (!WANT_GATEWAY) {
     for (const name of procs.all.keys()) await procs.waitReady(name);
@@ -222,7 +224,7 @@ async function startAll() {
     cwd: service('metering'),
     entry: 'src/main.ts',
     preload: [hook],
-    env: { ...common, ...kafka, ...profiled('metering'), DATABASE_URL: dbUrl.metering, WALLETS_URL: url(ports.wallets), OUTBOUND_ALLOW_HOSTS: '127.0.0.1' },
+    env: { ...common, ...kafka, ...profiled('metering'), DATABASE_URL: dbUrl.metering, WALLETS_URL: url(ports.wallets), OUTBOUND_ALLOW_HOSTS: '127.0.0.1', REDIS_URL: CFG.redisUrl, LEASE_KEY_PREFIX: `bench:${stamp}:lease:` },
     port: ports.metering,
     readyPath: '/ready',
   });
@@ -250,7 +252,7 @@ async function startAll() {
     cwd: bench,
     entry: proc('service-in-process-bus.ts'),
     args: ['metering'],
-    env: { ...common, ...noKafka, DATABASE_URL: dbUrl.metering_inproc, WALLETS_URL: url(ports.walletsInproc), OUTBOUND_ALLOW_HOSTS: '127.0.0.1' },
+    env: { ...common, ...noKafka, DATABASE_URL: dbUrl.metering_inproc, WALLETS_URL: url(ports.walletsInproc), OUTBOUND_ALLOW_HOSTS: '127.0.0.1', REDIS_URL: CFG.redisUrl, LEASE_KEY_PREFIX: `bench:${stamp}:lease-inproc:` },
     port: ports.meteringInproc,
     readyPath: '/ready',
   });
@@ -324,6 +326,7 @@ async function setUp(ports: Awaited<ReturnType<typeof startAll>>['ports'], admin
     "D'": t("D'", ports.gatewayInproc, proxyPath, bDp.auth, true),
     G0: t('G0', ports.gateway, '/bench/open/analyze'),
     G1: t('G1', ports.gateway, '/bench/auth/analyze', bG.auth),
+    G2: t('G2', ports.gateway, '/bench/chain/analyze'),
   };
 
   const probe = async (t: Target) => {
@@ -372,6 +375,7 @@ async function setUpSubset(ports: Awaited<ReturnType<typeof startAll>>['ports'],
     await query('identity', 'UPDATE "api_keys" SET "rate_limit" = $1 WHERE "id" = $2', [KEY_RATE_LIMIT, r.body.key_id]);
     targets.G0 = plainTarget('G0', ports.gateway, '/bench/open/analyze');
     targets.G1 = plainTarget('G1', ports.gateway, '/bench/auth/analyze', `${r.body.key_id}:${r.body.secret}`);
+    targets.G2 = plainTarget('G2', ports.gateway, '/bench/chain/analyze');
   }
   for (const n of CFG.targets) {
     const t = targets[n]!;
@@ -420,9 +424,10 @@ async function drain(t: 'D' | "D'"): Promise<{ pendingAtEnd: number; drainMs: nu
 
 async function checkIntegrity(t: 'D' | "D'", target: Target): Promise<Integrity> {
   const [metering, wallets] = (t === 'D' ? ['metering', 'wallets'] : ['metering_inproc', 'wallets_inproc']) as [DbName, DbName];
-  // A call metering gave up on (wallets too slow) is refunded by its sweeper, every REFUND_SWEEP_MS: let it finish first.
+  // A call metering gave up on (wallets too slow) is refunded by its sweeper, every REFUND_SWEEP_MS, and a
+  // leased call's charge reaches wallets behind the request: let both finish first.
   const owedIds = async () =>
-    (await query<{ id: string }>(metering, `SELECT "id" FROM "usage_records" WHERE "refund" = 'pending' OR "status" = 'pending'`)).map((r) => r.id);
+    (await query<{ id: string }>(metering, `SELECT "id" FROM "usage_records" WHERE "refund" = 'pending' OR "status" = 'pending' OR "lease_charge" = 'pending'`)).map((r) => r.id);
   let owed = await owedIds();
   for (const until = Date.now() + 30_000; owed.length && Date.now() < until; owed = await owedIds()) await new Promise((r) => setTimeout(r, 500));
   const owedSet = new Set(owed);
@@ -449,7 +454,14 @@ async function checkIntegrity(t: 'D' | "D'", target: Target): Promise<Integrity>
   const chargedWithoutRecord = netCharged.filter((id) => !completed.has(id) && !owedSet.has(id)).length;
   const recordsWithoutCharge = [...completed].filter((id) => !chargedSet.has(id)).length;
   const owner = t === 'D' ? 'bench-buyer-kafka' : 'bench-buyer-inproc';
-  const [bal] = await query<{ b: string }>(wallets, `SELECT "balance"::text AS b FROM "ledger_accounts" WHERE "kind" = 'buyer_balance' AND "owner_id" = $1`, [owner]);
+  // The buyer's money: its balance and what its open balance leases still hold.
+  const [bal] = await query<{ b: string }>(
+    wallets,
+    `SELECT sum("balance")::text AS b FROM "ledger_accounts"
+      WHERE ("kind" = 'buyer_balance' AND "owner_id" = $1)
+         OR ("kind" = 'balance_lease' AND "owner_id" IN (SELECT "id"::text FROM "balance_leases" WHERE "buyer_id" = $1 AND "state" = 'open'))`,
+    [owner],
+  );
   const expectedBalance = FUND_MICROS - PRICE_MICROS * BigInt(netCharged.length);
   return {
     clientSent: tally[t].sent,
@@ -523,7 +535,7 @@ async function main() {
 
   const order: TargetName[] = [...CFG.targets];
   // The process each target's requests enter first: its CPU per answer is the figure least disturbed by other load on the machine.
-  const frontOf: Record<TargetName, string> = { A: 'upstream', B: 'bare-proxy', C: 'express-proxy', D: 'gateway', "D'": 'gateway-inproc', G0: 'gateway', G1: 'gateway' };
+  const frontOf: Record<TargetName, string> = { A: 'upstream', B: 'bare-proxy', C: 'express-proxy', D: 'gateway', "D'": 'gateway-inproc', G0: 'gateway', G1: 'gateway', G2: 'gateway' };
   const frontCpu: Partial<Record<TargetName, { seconds: number; requests: number }>> = {};
   const cpuComponents = components({
     gateway: () => procs.pid('gateway'),

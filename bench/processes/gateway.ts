@@ -21,6 +21,8 @@ const { startGateway, readConfig, ROUTES }: typeof import('@platform/gateway') =
 const BENCH_ROUTES: RouteEntry[] = [
   { pattern: '/bench/open/*', service: 'webhooks', family: 'detail', auth: 'optional' },
   { pattern: '/bench/auth/*', service: 'webhooks', family: 'detail', auth: 'required' },
+  // G2: through the bare proxy (configured as the `runtime` service) to the upstream: D's two hops, metering's doing nothing.
+  { pattern: '/bench/chain/*', service: 'runtime', family: 'detail', auth: 'optional' },
 ];
 
 async function main() {
