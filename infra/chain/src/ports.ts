@@ -10,13 +10,21 @@ import net from 'node:net';
  * machine (a pg pool, a Kafka client, another test worker) may be handed the same number as
  * its local port, and the listen fails with EADDRINUSE. Ports outside the range are only
  * ever taken by an explicit bind, so the remaining race is two callers drawing the same
- * random number, which the bind probe catches for everything but simultaneous draws.
+ * random number before either binds. Two rules close that:
+ * - a process never hands out the same port twice (a caller may pick several ports before
+ *   anything listens on them: the standalone fleet picks nine, then starts its databases);
+ * - concurrent jest workers draw from disjoint slices of the window (JEST_WORKER_ID), so one
+ *   worker's picked-but-not-yet-bound port is never another's draw.
  */
 export async function freePort(host = '127.0.0.1'): Promise<number> {
-  const [lo, hi] = nonEphemeralWindow();
-  for (let attempt = 0; attempt < 100; attempt++) {
+  const [lo, hi] = portSlice(nonEphemeralWindow());
+  for (let attempt = 0; attempt < 200; attempt++) {
     const port = lo + Math.floor(Math.random() * (hi - lo));
-    if (await canBind(port, host)) return port;
+    if (handedOut.has(port)) continue;
+    if (await canBind(port, host)) {
+      handedOut.add(port);
+      return port;
+    }
   }
   // Every draw was taken: fall back to the kernel's choice rather than fail.
   return new Promise((resolve, reject) => {
@@ -27,6 +35,18 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
       s.close(() => resolve(port));
     });
   });
+}
+
+const handedOut = new Set<number>();
+const SLICES = 8;
+
+/** This process's share of the window: a jest worker's own slice, else the whole window. */
+function portSlice([lo, hi]: [number, number]): [number, number] {
+  const worker = Number(process.env.JEST_WORKER_ID);
+  if (!Number.isInteger(worker) || worker < 1) return [lo, hi];
+  const width = Math.floor((hi - lo) / SLICES);
+  const start = lo + ((worker - 1) % SLICES) * width;
+  return [start, start + width];
 }
 
 function canBind(port: number, host: string): Promise<boolean> {
