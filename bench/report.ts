@@ -8,8 +8,8 @@ export const LABELS: Record<TargetName, string> = {
   A: 'upstream, direct',
   B: 'bare Node keep-alive proxy',
   C: 'Express + http-proxy-middleware',
-  D: 'platform paid call (Kafka)',
-  "D'": 'platform paid call, in-process bus',
+  D: 'platform paid call: agent policy + session debit (Kafka)',
+  "D'": 'platform paid call: agent policy + session debit, in-process bus',
   G0: 'gateway route, no auth',
   G1: 'gateway route, warm acf_ key',
   G2: 'gateway → bare proxy (two hops, no metering work)',
@@ -26,16 +26,31 @@ export interface Integrity {
   lost: number;
   /** Completed records the client never saw a 2xx for (e.g. it timed out). */
   unacknowledged: number;
+  /** Session debits in wallets' ledger (`payment:<usage_id>` on the run's session), and how many of them were refunded. */
   charges: number;
   refunds: number;
   /** Calls still pending, or refunds metering still owes, 30 s after the last request. */
   refundsOwed: number;
   chargedWithoutRecord: number;
   recordsWithoutCharge: number;
+  /** Payment entries in wallets that are not debits of the run's session (a balance debit, a lease charge): 0. */
+  chargesOffSession: number;
+  /** Completed records not paid by the run's session and agent: 0. */
+  recordsOffSession: number;
   eventsPublished: number;
   eventsPending: number;
+  /** The session's status at the end (`open`). */
+  session: string;
+  depositMicros: string | null;
+  /** The session's ledger balance, and the deposit less the price times the net debits. */
   balanceMicros: string | null;
   expectedBalanceMicros: string;
+  /** The session's used_amount and call_count and the agent's total spend: the net debits, each. */
+  sessionUsedMicros: string | null;
+  sessionCalls: number | null;
+  agentSpentMicros: string | null;
+  expectedUsedMicros: string;
+  netCharges: number;
 }
 
 export interface BenchResults {
@@ -189,7 +204,15 @@ export function derive(r: BenchResults): Derived {
   const max = (n: TargetName) => median(r.closed[n]);
   const lat = (n: TargetName) => r.open[n].latency;
   const errors = Object.values(r.errors).reduce((s, e) => s + e.closed + e.open, 0);
-  const bad = (i: Integrity) => i.lost + i.duplicateUsageIds + i.chargedWithoutRecord + i.recordsWithoutCharge + (i.balanceMicros === i.expectedBalanceMicros ? 0 : 1);
+  const bad = (i: Integrity) =>
+    i.lost +
+    i.duplicateUsageIds +
+    i.chargedWithoutRecord +
+    i.recordsWithoutCharge +
+    i.chargesOffSession +
+    i.recordsOffSession +
+    (i.balanceMicros === i.expectedBalanceMicros ? 0 : 1) +
+    (i.sessionUsedMicros === i.expectedUsedMicros && i.agentSpentMicros === i.expectedUsedMicros && i.sessionCalls === i.netCharges ? 0 : 1);
   return {
     dOverB: max('D') / max('B'),
     dOverC: max('D') / max('C'),
@@ -229,7 +252,7 @@ export function render(r: BenchResults): { text: string; markdown: string; deriv
   out.push(
     `${c.rounds} interleaved rounds × ${c.seconds} s per target and mode after a ${c.warmupSeconds} s warm-up each; closed loop with ${c.connections} keep-alive connections; ` +
       `open model at ${r.openRate} req/s (${Math.round(Number(c.loadFraction) * 100)}% of D's median maximum), latency from the scheduled send time; ` +
-      `POST with a ${'{"text":"Analyze this benchmark call"}'.length}-byte JSON body; services at LOG_LEVEL=${c.logLevel}, tracing off; price ${c.price} USDC per call, no free tier, one buyer; ` +
+      `POST with a ${'{"text":"Analyze this benchmark call"}'.length}-byte JSON body; services at LOG_LEVEL=${c.logLevel}, tracing off; price ${c.price} USDC per call, no free tier, one buyer whose agent pays every D call from one payment session under its policy; ` +
       `rate limits still checked in Redis but set not to throttle: per IP ${Number(c.ipRateLimitPerMin).toLocaleString('en-US')}/min, the keys' rate_limit ${Number(c.keyRateLimitPerMin).toLocaleString('en-US')}/min.`,
   );
   out.push('');
@@ -302,11 +325,15 @@ export function render(r: BenchResults): { text: string; markdown: string; deriv
         row('usage records by status', (i) => JSON.stringify(i.records)),
         row('2xx without a completed record (lost)', (i) => i.lost),
         row('completed records the client saw no 2xx for', (i) => i.unacknowledged),
-        row('charges in wallets (debits and lease charges) / of them refunded', (i) => `${i.charges} / ${i.refunds}`),
-        row('refunds or lease charges still owed 30 s after the last call', (i) => i.refundsOwed),
+        row('session debits in wallets / of them refunded', (i) => `${i.charges} / ${i.refunds}`),
+        row('calls pending or refunds still owed 30 s after the last call', (i) => i.refundsOwed),
         row('other unrefunded debits without a completed record / completed records without a debit', (i) => `${i.chargedWithoutRecord} / ${i.recordsWithoutCharge}`),
+        row('payments not from the session / completed records not paid by the session and agent', (i) => `${i.chargesOffSession} / ${i.recordsOffSession}`),
         row('service.called events published / still in outbox', (i) => `${i.eventsPublished} / ${i.eventsPending}`),
-        row('buyer balance incl. open leases (micro-USDC) / expected', (i) => `${i.balanceMicros} / ${i.expectedBalanceMicros}`),
+        row('session at the end / deposit (micro-USDC)', (i) => `${i.session} / ${i.depositMicros}`),
+        row('session balance (micro-USDC) / expected: deposit − price × net debits', (i) => `${i.balanceMicros} / ${i.expectedBalanceMicros}`),
+        row('session used_amount / agent spend / expected: price × net debits', (i) => `${i.sessionUsedMicros} / ${i.agentSpentMicros} / ${i.expectedUsedMicros}`),
+        row('session call_count / net debits', (i) => `${i.sessionCalls} / ${i.netCharges}`),
       ],
     ),
   );

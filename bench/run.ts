@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client } from 'pg';
+import { startTestChain, TestChain } from '@platform/chain';
 import { dropDatabase, ensureDatabase } from '@platform/db';
 import { closedLoop, concat, openLoop, RunResult, summarize, Target } from './load';
 import { addCpu, components, cpuBetween, cpuSecondsOf, snapshot } from './cpu';
@@ -12,8 +13,9 @@ import { BenchResults, Integrity, render, renderSubset, TargetName, TARGETS } fr
 
 /**
  * `npm run bench`: A) the upstream alone, B) a bare Node keep-alive proxy, C) Express +
- * http-proxy-middleware, D) the platform's paid-call path (gateway + identity + marketplace +
- * wallets + metering as separate processes on real PostgreSQL, Redis and Kafka), D') the same
+ * http-proxy-middleware, D) the platform's paid-call path as spec 001 makes it (gateway + identity +
+ * marketplace + wallets + metering as separate processes on real PostgreSQL, Redis and Kafka; each
+ * call authorized by an agent's policy and debited from its payment session), D') the same
  * with the in-process bus instead of Kafka, G0/G1) a gateway route without and with auth, and G2 the gateway in front of the bare proxy (the ceiling of any metering behind it).
  * Warm-up, then interleaved rounds of closed-loop maximum throughput, then interleaved rounds of
  * open-model latency at a fraction of D's maximum. See README.md "Benchmark".
@@ -65,11 +67,27 @@ const want = (t: TargetName) => CFG.targets.includes(t);
 const FULL = want('D');
 const WANT_GATEWAY = FULL || want('G0') || want('G1') || want('G2');
 
-/** Price of the benchmarked service: every call is a real debit of the buyer's prepaid balance. */
+/** Price of the benchmarked service: every call is a real debit of the agent's payment session. */
 const PRICE = '0.001';
 const PRICE_MICROS = 1_000n;
-const FUND = '100000.00';
-const FUND_MICROS = 100_000_000_000n;
+/** metering's slug of the service's name (`slugOf`): the name the agent's policy allows it by. */
+const SERVICE_NAME = 'Bench Sentiment';
+const SERVICE_SLUG = 'bench-sentiment';
+/**
+ * What each agent gets from the faucet and deposits into its session: 100,000 calls a second for
+ * 17 minutes at PRICE, far beyond a full run (a few hundred thousand calls). wallets takes at most
+ * $1,000,000 per faucet drip and per deposit.
+ */
+const DEPOSIT = '100000.00';
+const DEPOSIT_MICROS = 100_000_000_000n;
+/** Spec 001's longest session (24 h): it outlasts any run, so no call meets an expired session. */
+const SESSION_SECONDS = 86_400;
+/**
+ * The agents' spec 001 policy: allowed services, require_session, per-call max and the daily limit
+ * are checked on every call (in metering's authorize and again in the session debit) and never
+ * refuse one: the day's spend cannot pass the deposit, and the price is a tenth of per_call_max.
+ */
+const AGENT_POLICY = { per_call_max: (PRICE_MICROS * 10n).toString(), daily_limit: DEPOSIT_MICROS.toString(), allowed_services: [SERVICE_SLUG], require_session: true };
 /** Identity's API caps a self-issued key at 1000/min; the bench keys are raised to this in identity's table. */
 const KEY_RATE_LIMIT = 1_000_000;
 const BODY = Buffer.from(JSON.stringify({ text: 'Analyze this benchmark call' }));
@@ -87,6 +105,8 @@ const dbUrl = Object.fromEntries(
   }),
 ) as Record<DbName, string>;
 const sql = new Map<DbName, Client>();
+/** The test USDC deployments D's and D''s wallets use (a chain node of their own only when none answered). */
+const chains: TestChain[] = [];
 /** The databases this run's processes use. */
 const usedDbs: DbName[] = FULL ? [...dbNames] : WANT_GATEWAY ? ['identity'] : [];
 
@@ -106,10 +126,10 @@ async function query<T = Record<string, unknown>>(db: DbName, text: string, para
   return (await c.query(text, params)).rows as T[];
 }
 
-async function call(base: string, method: string, p: string, body?: unknown, auth?: string): Promise<{ status: number; body: any; headers: Headers }> { // eslint-disable-line @typescript-eslint/no-explicit-any
+async function call(base: string, method: string, p: string, body?: unknown, auth?: string, extra: Record<string, string> = {}): Promise<{ status: number; body: any; headers: Headers }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const res = await fetch(`${base}${p}`, {
     method,
-    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
+    headers: { ...(body !== undefined ? { 'content-type': 'application/json' } : {}), ...(auth ? { authorization: `Bearer ${auth}` } : {}), ...extra },
     body: body !== undefined ? JSON.stringify(body) : undefined,
     signal: AbortSignal.timeout(15_000),
   });
@@ -202,6 +222,19 @@ async function startAll() {
     for (const name of procs.all.keys()) await procs.waitReady(name);
     return { ports, secrets };
   }
+  // Spec 001 agent wallets and sessions need the chain: the node scripts/infra-up.sh runs, with a
+  // fresh test USDC and treasury for each wallets (as e2e suites do), so neither shares nonces.
+  chains.push(await startTestChain());
+  chains.push(await startTestChain({ ...env, TEST_CHAIN_RPC_URL: chains[0].rpcUrl }));
+  const chainEnv = (c: TestChain) => ({ CHAIN_RPC_URL: c.rpcUrl, CHAIN_ID: String(c.chainId), USDC_ADDRESS: c.usdcAddress });
+  const walletsChain = (c: TestChain) => ({
+    ...chainEnv(c),
+    TREASURY_PRIVATE_KEY: c.treasuryPrivateKey,
+    WALLET_MASTER_KEY: randomBytes(32).toString('hex'),
+    DEV_FAUCET: 'true',
+    // No periodic auto top-up sweep reading the chain during the measured runs.
+    AUTO_TOPUP_INTERVAL_MS: '0',
+  });
   procs.start({
     name: 'marketplace',
     cwd: service('marketplace'),
@@ -215,7 +248,7 @@ async function startAll() {
     cwd: service('wallets'),
     entry: 'src/main.ts',
     preload: [hook],
-    env: { ...common, ...kafka, ...profiled('wallets'), DATABASE_URL: dbUrl.wallets, DEV_ROUTES: 'true' },
+    env: { ...common, ...kafka, ...profiled('wallets'), ...walletsChain(chains[0]), DATABASE_URL: dbUrl.wallets },
     port: ports.wallets,
     readyPath: '/ready',
   });
@@ -224,7 +257,7 @@ async function startAll() {
     cwd: service('metering'),
     entry: 'src/main.ts',
     preload: [hook],
-    env: { ...common, ...kafka, ...profiled('metering'), DATABASE_URL: dbUrl.metering, WALLETS_URL: url(ports.wallets), OUTBOUND_ALLOW_HOSTS: '127.0.0.1', REDIS_URL: CFG.redisUrl, LEASE_KEY_PREFIX: `bench:${stamp}:lease:` },
+    env: { ...common, ...kafka, ...profiled('metering'), ...chainEnv(chains[0]), DATABASE_URL: dbUrl.metering, WALLETS_URL: url(ports.wallets), OUTBOUND_ALLOW_HOSTS: '127.0.0.1', REDIS_URL: CFG.redisUrl, LEASE_KEY_PREFIX: `bench:${stamp}:lease:` },
     port: ports.metering,
     readyPath: '/ready',
   });
@@ -243,7 +276,7 @@ async function startAll() {
     cwd: bench,
     entry: proc('service-in-process-bus.ts'),
     args: ['wallets'],
-    env: { ...common, ...noKafka, DATABASE_URL: dbUrl.wallets_inproc, DEV_ROUTES: 'true' },
+    env: { ...common, ...noKafka, ...walletsChain(chains[1]), DATABASE_URL: dbUrl.wallets_inproc },
     port: ports.walletsInproc,
     readyPath: '/ready',
   });
@@ -252,7 +285,7 @@ async function startAll() {
     cwd: bench,
     entry: proc('service-in-process-bus.ts'),
     args: ['metering'],
-    env: { ...common, ...noKafka, DATABASE_URL: dbUrl.metering_inproc, WALLETS_URL: url(ports.walletsInproc), OUTBOUND_ALLOW_HOSTS: '127.0.0.1', REDIS_URL: CFG.redisUrl, LEASE_KEY_PREFIX: `bench:${stamp}:lease-inproc:` },
+    env: { ...common, ...noKafka, ...chainEnv(chains[1]), DATABASE_URL: dbUrl.metering_inproc, WALLETS_URL: url(ports.walletsInproc), OUTBOUND_ALLOW_HOSTS: '127.0.0.1', REDIS_URL: CFG.redisUrl, LEASE_KEY_PREFIX: `bench:${stamp}:lease-inproc:` },
     port: ports.meteringInproc,
     readyPath: '/ready',
   });
@@ -268,12 +301,40 @@ async function startAll() {
   return { ports, secrets };
 }
 
+/** Who pays D's (or D''s) calls: a spec 001 agent wallet and its open payment session. */
+interface Payer {
+  agentId: string;
+  sessionId: string;
+}
+
 interface Setup {
   targets: Record<TargetName, Target>;
   serviceId: string;
+  /** Only when D and D' are measured. */
+  payers?: Record<'D' | "D'", Payer>;
 }
 
-/** Keys, the service, the balance: everything through the gateways, as a client would. */
+/**
+ * Spec 001 as a client does it, through the gateway with the buyer's key (the session's account
+ * must be the key's, or the session debit is a 404): an agent wallet, test USDC from the faucet
+ * recorded by wallets from the chain, the agent's policy, and a session holding the deposit.
+ */
+async function agentWithSession(base: string, auth: string, name: string): Promise<Payer> {
+  const agent = await call(base, 'POST', '/agents', { name }, auth);
+  expect(agent.status === 201, `agent wallet ${name}`, agent.body);
+  const agentId: string = agent.body.id;
+  const drip = await call(base, 'POST', '/dev/faucet', { address: agent.body.wallet_address, amount: DEPOSIT_MICROS.toString() }, auth);
+  expect(drip.status === 200, `test USDC for ${name}`, drip.body);
+  const funded = await call(base, 'POST', `/agents/${agentId}/fund`, { tx_hash: drip.body.tx_hash, amount: DEPOSIT_MICROS.toString() }, auth);
+  expect(funded.status === 200 && funded.body.funded === true, `funding ${name} from the chain`, funded.body);
+  const policy = await call(base, 'PUT', `/agents/${agentId}/policy`, AGENT_POLICY, auth);
+  expect(policy.status === 200, `policy of ${name}`, policy.body);
+  const session = await call(base, 'POST', '/sessions', { agent_wallet_id: agentId, deposit_amount: DEPOSIT, duration: SESSION_SECONDS }, auth);
+  expect(session.status === 201 && session.body.session?.status === 'open', `payment session of ${name}`, session.body);
+  return { agentId, sessionId: session.body.session.id };
+}
+
+/** Keys, the service, the agents and their sessions: everything through the gateways, as a client would. */
 async function setUp(ports: Awaited<ReturnType<typeof startAll>>['ports'], adminKey: string): Promise<Setup> {
   const gw = `http://127.0.0.1:${ports.gateway}`;
   const gwIn = `http://127.0.0.1:${ports.gatewayInproc}`;
@@ -285,7 +346,7 @@ async function setUp(ports: Awaited<ReturnType<typeof startAll>>['ports'], admin
     gw,
     'POST',
     '/api/v1/services',
-    { name: 'Bench Sentiment', description: 'npm run bench', endpoint: `http://127.0.0.1:${ports.upstream}/v1`, price_per_call: PRICE, category: 'bench', free_tier_calls: 0 },
+    { name: SERVICE_NAME, description: 'npm run bench', endpoint: `http://127.0.0.1:${ports.upstream}/v1`, price_per_call: PRICE, category: 'bench', free_tier_calls: 0 },
     providerAuth,
   );
   expect(svc.status === 201, 'service registration', svc.body);
@@ -302,35 +363,41 @@ async function setUp(ports: Awaited<ReturnType<typeof startAll>>['ports'], admin
   // Before any gateway has verified (and cached) these keys.
   await query('identity', 'UPDATE "api_keys" SET "rate_limit" = $1 WHERE "id" = ANY($2)', [KEY_RATE_LIMIT, [bD.id, bDp.id, bG.id]]);
 
-  for (const [base, b] of [[gw, bD], [gwIn, bDp]] as const) {
-    const f = await call(base, 'POST', '/dev/balance/fund', { amount: FUND }, b.auth);
-    expect(f.status === 200 && f.body.balance_micros === FUND_MICROS.toString(), 'funding', f.body);
-  }
+  // The buyers have no prepaid balance: a call that did not take the session path would be refused.
+  const payers = {
+    D: await agentWithSession(gw, bD.auth, 'bench-agent-kafka'),
+    "D'": await agentWithSession(gwIn, bDp.auth, 'bench-agent-inproc'),
+  };
 
-  const headers = (auth?: string) => ({ 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) });
+  const headers = (auth?: string, payer?: Payer) => ({
+    'content-type': 'application/json',
+    ...(auth ? { authorization: `Bearer ${auth}` } : {}),
+    ...(payer ? { 'x-agent-wallet': payer.agentId, 'x-session-id': payer.sessionId } : {}),
+  });
   const proxyPath = `/api/v1/proxy/${serviceId}/analyze`;
-  const t = (name: TargetName, port: number, p: string, auth?: string, metered = false): Target => ({
+  const t = (name: TargetName, port: number, p: string, auth?: string, payer?: Payer): Target => ({
     name,
     port,
     method: 'POST',
     path: p,
-    headers: headers(auth),
+    headers: headers(auth, payer),
     body: BODY,
-    ...(metered ? { usageIds: new Set<string>(), duplicateUsageIds: [] } : {}),
+    ...(payer ? { usageIds: new Set<string>(), duplicateUsageIds: [] } : {}),
   });
   const targets: Record<TargetName, Target> = {
     A: t('A', ports.upstream, '/v1/analyze'),
     B: t('B', ports.bare, '/v1/analyze'),
     C: t('C', ports.express, '/v1/analyze'),
-    D: t('D', ports.gateway, proxyPath, bD.auth, true),
-    "D'": t("D'", ports.gatewayInproc, proxyPath, bDp.auth, true),
+    D: t('D', ports.gateway, proxyPath, bD.auth, payers.D),
+    "D'": t("D'", ports.gatewayInproc, proxyPath, bDp.auth, payers["D'"]),
     G0: t('G0', ports.gateway, '/bench/open/analyze'),
     G1: t('G1', ports.gateway, '/bench/auth/analyze', bG.auth),
     G2: t('G2', ports.gateway, '/bench/chain/analyze'),
   };
 
   const probe = async (t: Target) => {
-    const r = await call(`http://127.0.0.1:${t.port}`, t.method, t.path, { text: 'probe' }, t.headers.authorization?.replace(/^Bearer /, ''));
+    const payment = Object.fromEntries(Object.entries(t.headers).filter(([k]) => k.startsWith('x-')));
+    const r = await call(`http://127.0.0.1:${t.port}`, t.method, t.path, { text: 'probe' }, t.headers.authorization?.replace(/^Bearer /, ''), payment);
     if (t.name === 'D' || t.name === "D'") {
       tally[t.name].sent++;
       if (r.status === 200) {
@@ -351,12 +418,13 @@ async function setUp(ports: Awaited<ReturnType<typeof startAll>>['ports'], admin
   // D' has no bus between marketplace and its metering: its read model row is copied from D's metering.
   const [row] = await query<{ r: unknown }>('metering', 'SELECT row_to_json(p) AS r FROM "service_prices" p WHERE "service_id" = $1', [serviceId]);
   expect(row, 'price row in metering');
+  expect((row.r as { slug?: string }).slug === SERVICE_SLUG, `metering's slug of the service is ${SERVICE_SLUG} (the agents' allowed_services)`, row.r);
   await query('metering_inproc', 'INSERT INTO "service_prices" SELECT * FROM json_populate_record(NULL::"service_prices", $1::json)', [JSON.stringify(row.r)]);
   for (const n of CFG.targets) {
     const r = await probe(targets[n]);
     expect(r.status === 200, `${n} answers 200`, { status: r.status, body: r.body });
   }
-  return { targets, serviceId };
+  return { targets, serviceId, payers };
 }
 
 const headersFor = (auth?: string) => ({ 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) });
@@ -422,10 +490,18 @@ async function drain(t: 'D' | "D'"): Promise<{ pendingAtEnd: number; drainMs: nu
   return { pendingAtEnd, drainMs: Date.now() - t0 };
 }
 
-async function checkIntegrity(t: 'D' | "D'", target: Target): Promise<Integrity> {
+/**
+ * After the runs, D's (or D''s) books against what the client saw: every 2xx has one completed
+ * record, every completed record one session debit (`payment:<usage_id>`, kind payment, on this
+ * session) that was not refunded (`refund:<usage_id>`), no such debit without a record, and the
+ * money adds up: the session's ledger balance is the deposit less the price times the net debits,
+ * and its used_amount, call_count and the agent's spend count exactly those debits. Session-paid
+ * calls never spend a balance lease, and the buyer has no prepaid balance, so nothing else holds
+ * any of this money.
+ */
+async function checkIntegrity(t: 'D' | "D'", target: Target, payer: Payer): Promise<Integrity> {
   const [metering, wallets] = (t === 'D' ? ['metering', 'wallets'] : ['metering_inproc', 'wallets_inproc']) as [DbName, DbName];
-  // A call metering gave up on (wallets too slow) is refunded by its sweeper, every REFUND_SWEEP_MS, and a
-  // leased call's charge reaches wallets behind the request: let both finish first.
+  // A call metering gave up on (wallets too slow) is refunded by its sweeper, every REFUND_SWEEP_MS: let it finish first.
   const owedIds = async () =>
     (await query<{ id: string }>(metering, `SELECT "id" FROM "usage_records" WHERE "refund" = 'pending' OR "status" = 'pending' OR "lease_charge" = 'pending'`)).map((r) => r.id);
   let owed = await owedIds();
@@ -435,10 +511,21 @@ async function checkIntegrity(t: 'D' | "D'", target: Target): Promise<Integrity>
     (await query<{ status: string; n: string }>(metering, 'SELECT "status", count(*) AS n FROM "usage_records" GROUP BY "status"')).map((r) => [r.status, Number(r.n)]),
   );
   const completed = new Set((await query<{ id: string }>(metering, `SELECT "id" FROM "usage_records" WHERE "status" = 'completed'`)).map((r) => r.id));
-  const keys = async (kind: string) =>
-    (await query<{ k: string }>(wallets, `SELECT "idempotency_key" AS k FROM "ledger_entries" WHERE "kind" = $1`, [kind])).map((r) => r.k.replace(/^[a-z]+:/, ''));
-  const charged = await keys('payment');
-  const refunded = new Set(await keys('refund'));
+  const [off] = await query<{ n: string }>(
+    metering,
+    `SELECT count(*) AS n FROM "usage_records" WHERE "status" = 'completed'
+        AND ("payment_method" <> 'session' OR "session_id" IS DISTINCT FROM $1 OR "agent_id" IS DISTINCT FROM $2)`,
+    [payer.sessionId, payer.agentId],
+  );
+  const entries = await query<{ k: string; kind: string; session: string | null }>(
+    wallets,
+    `SELECT "idempotency_key" AS k, "kind", "metadata"->>'session_id' AS session FROM "ledger_entries" WHERE "kind" IN ('payment', 'refund')`,
+  );
+  const usageOf = (key: string) => key.slice(key.indexOf(':') + 1);
+  const isSessionDebit = (e: (typeof entries)[number]) => e.kind === 'payment' && e.k.startsWith('payment:') && e.session === payer.sessionId;
+  const charged = entries.filter(isSessionDebit).map((e) => usageOf(e.k));
+  const chargesOffSession = entries.filter((e) => e.kind === 'payment' && !isSessionDebit(e)).length;
+  const refunded = new Set(entries.filter((e) => e.kind === 'refund' && e.session === payer.sessionId).map((e) => usageOf(e.k)));
   // A debit metering gave back (wallets too slow, caller gone) is no charge: its record is failed or abandoned.
   const netCharged = charged.filter((id) => !refunded.has(id));
   const chargedSet = new Set(netCharged);
@@ -453,16 +540,14 @@ async function checkIntegrity(t: 'D' | "D'", target: Target): Promise<Integrity>
   const unacknowledged = [...completed].filter((id) => !seen.has(id)).length;
   const chargedWithoutRecord = netCharged.filter((id) => !completed.has(id) && !owedSet.has(id)).length;
   const recordsWithoutCharge = [...completed].filter((id) => !chargedSet.has(id)).length;
-  const owner = t === 'D' ? 'bench-buyer-kafka' : 'bench-buyer-inproc';
-  // The buyer's money: its balance and what its open balance leases still hold.
-  const [bal] = await query<{ b: string }>(
+  const [session] = await query<{ deposit: string; used: string; calls: number; status: string; expired: boolean }>(
     wallets,
-    `SELECT sum("balance")::text AS b FROM "ledger_accounts"
-      WHERE ("kind" = 'buyer_balance' AND "owner_id" = $1)
-         OR ("kind" = 'balance_lease' AND "owner_id" IN (SELECT "id"::text FROM "balance_leases" WHERE "buyer_id" = $1 AND "state" = 'open'))`,
-    [owner],
+    `SELECT "deposit_amount"::text AS deposit, "used_amount"::text AS used, "call_count" AS calls, "status", "expires_at" <= now() AS expired FROM "payment_sessions" WHERE "id" = $1`,
+    [payer.sessionId],
   );
-  const expectedBalance = FUND_MICROS - PRICE_MICROS * BigInt(netCharged.length);
+  const [bal] = await query<{ b: string }>(wallets, `SELECT "balance"::text AS b FROM "ledger_accounts" WHERE "kind" = 'session_balance' AND "owner_id" = $1`, [payer.sessionId]);
+  const [spent] = await query<{ s: string }>(wallets, `SELECT "spent"::text AS s FROM "agent_spend" WHERE "agent_id" = $1::uuid AND "period" = 'total'`, [payer.agentId]);
+  const netMicros = PRICE_MICROS * BigInt(netCharged.length);
   return {
     clientSent: tally[t].sent,
     clientOk: tally[t].ok,
@@ -472,14 +557,23 @@ async function checkIntegrity(t: 'D' | "D'", target: Target): Promise<Integrity>
     lost,
     unacknowledged,
     charges: charged.length,
-    refunds: refunded.size,
+    refunds: charged.filter((id) => refunded.has(id)).length,
     refundsOwed: owed.length,
     chargedWithoutRecord,
     recordsWithoutCharge,
+    chargesOffSession,
+    recordsOffSession: Number(off.n),
     eventsPublished: events.published ?? 0,
     eventsPending: events.pending ?? 0,
+    session: session ? `${session.status}${session.expired ? ' (expired)' : ''}` : 'missing',
+    depositMicros: session?.deposit ?? null,
     balanceMicros: bal?.b ?? null,
-    expectedBalanceMicros: expectedBalance.toString(),
+    expectedBalanceMicros: (DEPOSIT_MICROS - netMicros).toString(),
+    sessionUsedMicros: session?.used ?? null,
+    sessionCalls: session ? Number(session.calls) : null,
+    agentSpentMicros: spent?.s ?? null,
+    expectedUsedMicros: netMicros.toString(),
+    netCharges: netCharged.length,
   };
 }
 
@@ -523,8 +617,8 @@ async function main() {
   for (const n of usedDbs) await ensureDatabase(dbUrl[n]);
   const { ports, secrets } = await startAll();
   log(`processes ready: ${[...procs.all.values()].map((p) => `${p.name}:${p.port}`).join(' ')}`);
-  const { targets, serviceId } = await setUp(ports, secrets.BOOTSTRAP_ADMIN_KEY);
-  if (FULL) log(`service ${serviceId} at ${PRICE} USDC per call; buyers funded with ${FUND}`);
+  const { targets, serviceId, payers } = await setUp(ports, secrets.BOOTSTRAP_ADMIN_KEY);
+  if (FULL) log(`service ${serviceId} at ${PRICE} USDC per call, paid from payment sessions of ${DEPOSIT} USDC (agent ${payers!.D.agentId} for D, ${payers!["D'"].agentId} for D')`);
   if (CFG.hold) {
     const file = path.join(runDir, 'targets.json');
     const list = Object.values(targets).map((t) => ({ name: t.name, url: `http://127.0.0.1:${t.port}${t.path}`, method: t.method, headers: t.headers, body: t.body.toString() }));
@@ -625,10 +719,22 @@ async function main() {
     return;
   }
 
-  const integrity = { D: await checkIntegrity('D', targets.D), "D'": await checkIntegrity("D'", targets["D'"]) };
+  const integrity = { D: await checkIntegrity('D', targets.D, payers!.D), "D'": await checkIntegrity("D'", targets["D'"], payers!["D'"]) };
   const results: BenchResults = {
     machine: machineInfo(startedAt, load0),
-    config: { ...CFG, pgUrl: undefined, redisUrl: undefined, outDir: undefined, price: PRICE, keyRateLimitPerMin: KEY_RATE_LIMIT, ipRateLimitPerMin: 1_000_000 },
+    config: {
+      ...CFG,
+      pgUrl: undefined,
+      redisUrl: undefined,
+      outDir: undefined,
+      price: PRICE,
+      keyRateLimitPerMin: KEY_RATE_LIMIT,
+      ipRateLimitPerMin: 1_000_000,
+      payment: 'session',
+      sessionDeposit: DEPOSIT,
+      sessionSeconds: SESSION_SECONDS,
+      agentPolicy: AGENT_POLICY,
+    },
     openRate: rate,
     runs: runs.map((x) => ({ target: x.target, mode: x.mode, seconds: x.seconds, sent: x.sent, ok: x.ok, errors: x.errors, failures: x.failures, throughput: x.throughput, rate: x.rate })),
     closed: Object.fromEntries(order.map((n) => [n, runs.filter((x) => x.mode === 'closed' && x.target === n).map((x) => x.throughput)])) as Record<TargetName, number[]>,
@@ -701,6 +807,7 @@ let cleaning: Promise<void> | undefined;
 function cleanUp(): Promise<void> {
   cleaning ??= (async () => {
     await procs.stopAll().catch(() => undefined);
+    for (const c of chains) await c.stop().catch(() => undefined);
     for (const c of sql.values()) await c.end().catch(() => undefined);
     if (!CFG.keep) for (const n of usedDbs) await dropDatabase(dbUrl[n]).catch(() => undefined);
   })();
