@@ -250,6 +250,49 @@ describe('spec 001 external fetch and session-paid calls through the gateway', (
       expect(await balanceOf(bot.wallet_address)).toBe(before);
     });
 
+    it('an agent named by its id pays from its session in one wallets round trip: the session debit applies the policy', async () => {
+      const bot = await fundedAgent(me, 'Session Bot', '1000000');
+      const session = await openSession(me, bot.id, 0.5);
+      const wallets = platform.standalone.services.wallets.running.server;
+      const seen: string[] = [];
+      const spy = (req: { url?: string }) => void seen.push(req.url ?? '');
+      wallets.on('request', spy);
+      const as = (headers: Record<string, string> = {}) =>
+        fetchAs({ url: `${exa.url}/search`, method: 'POST', body: { query: 'q' } }, { 'x-agent-wallet': bot.id, 'x-session-id': session, ...headers });
+      const setPolicy = async (p: object) => expect((await api.put(`/agents/${bot.id}/policy`, p, me)).status).toBe(200);
+      try {
+        const paid = await as();
+        expect(paid.status).toBe(200);
+        expect(paid.body._indiegent).toEqual({ cost: '$0.0100', payment_method: 'session', session_remaining: '$0.4900', service: 'exa', agent: bot.id });
+        expect(seen.filter((u) => u.startsWith('/internal/'))).toEqual([`/internal/sessions/${session}/debits`]);
+
+        // Everything authorize would refuse, the debit refuses: recorded as refused, nothing charged, no event.
+        const events = await db.outboxEvent.count({ where: { type: 'service.called' } });
+        await setPolicy({ blocked_services: ['exa'] });
+        const blocked = await as();
+        expect(blocked.status).toBe(403);
+        expect(blocked.body).toMatchObject({ error: "Service exa is blocked by this agent's policy", details: { reason: 'service_blocked' } });
+        await setPolicy({ blocked_services: [], per_call_max: 5000 });
+        const perCall = await as();
+        expect(perCall.status).toBe(402);
+        expect(perCall.body.details).toEqual({ reason: 'per_call_max' });
+        await setPolicy({ per_call_max: null });
+        // Another agent's id with this session: the session is not that agent's.
+        const stranger = await as({ 'x-agent-wallet': agent.id });
+        expect(stranger.status).toBe(404);
+        expect(stranger.body).toMatchObject({ error: 'Session not found for this agent', details: { reason: 'session_not_found' } });
+
+        expect((await api.get(`/sessions/${session}`, me)).body.session).toMatchObject({ used_amount: 10000, call_count: 1 });
+        expect(await db.outboxEvent.count({ where: { type: 'service.called' } })).toBe(events);
+        const refused = await db.usageRecord.findMany({ where: { sessionId: session, status: 'refused' } });
+        expect(refused).toHaveLength(3);
+        expect(refused.every((r) => r.amountMicros === 0n || r.amountMicros === 10_000n)).toBe(true);
+        expect(seen.filter((u) => u.includes('/internal/agents/authorize'))).toEqual([]);
+      } finally {
+        wallets.off('request', spy);
+      }
+    });
+
     it('answers 402 when the session cannot cover the price', async () => {
       const session = await openSession(me, agent.id, 0.005);
       const r = await fetchAs({ url: `${exa.url}/search`, method: 'POST', body: { query: 'x' } }, { 'x-session-id': session });

@@ -29,7 +29,7 @@ describe('payment sessions', () => {
     return { ...agent, funder };
   }
   const open = (body: unknown, headers = me) => call(`${w.url}/sessions`, { body, headers });
-  const debit = (sessionId: string, d: { usage_id?: string; amount_micros: string; service_id?: string; provider_id?: string; owner_id?: string }) =>
+  const debit = (sessionId: string, d: { usage_id?: string; amount_micros: string; service_id?: string; provider_id?: string; owner_id?: string; agent_id?: string }) =>
     call(`${w.url}/internal/sessions/${sessionId}/debits`, {
       headers: asService(),
       body: { usage_id: randomUUID(), service_id: 'exa', provider_id: 'prov-exa', owner_id: user, ...d },
@@ -75,7 +75,7 @@ describe('payment sessions', () => {
     const s = (await open({ agent_wallet_id: agent.id, deposit_amount: '1.00' })).body.session;
     const first = await debit(s.id, { usage_id: 'u-1', amount_micros: '10000' });
     expect(first.status).toBe(200);
-    expect(first.body).toEqual({ usage_id: 'u-1', session_id: s.id, debited_micros: '10000', remaining_micros: '990000', used_micros: '10000', call_count: 1, duplicate: false });
+    expect(first.body).toEqual({ usage_id: 'u-1', session_id: s.id, debited_micros: '10000', remaining_micros: '990000', used_micros: '10000', call_count: 1, duplicate: false, agent_id: agent.id, per_call_max: null });
 
     const replay = await debit(s.id, { usage_id: 'u-1', amount_micros: '10000' });
     expect(replay.body).toMatchObject({ remaining_micros: '990000', duplicate: true, call_count: 1 });
@@ -89,11 +89,20 @@ describe('payment sessions', () => {
 
     const other = await debit(s.id, { amount_micros: '1', owner_id: 'someone-else' });
     expect(other.status).toBe(404);
-
     const payments = await w.svc.db.outboxEvent.findMany({ where: { type: 'payment.completed' } });
     const mine = payments.map((e) => (e.envelope as { data: { agent_id?: string; method: string; buyer_id: string } }).data).filter((d) => d.agent_id === agent.id);
     expect(mine).toHaveLength(50);
     expect(mine.every((d) => d.method === 'session' && d.buyer_id === user)).toBe(true);
+    // Naming the paying agent: the session must be its, else it does not exist for the caller, and nothing moves.
+    const stranger = await debit(s.id, { usage_id: 'u-stranger', amount_micros: '1', agent_id: '00000000-0000-4000-8000-000000000000' });
+    expect(stranger.status).toBe(404);
+    expect(stranger.body).toMatchObject({ detail: 'Session not found for this agent', errors: { reason: 'session_not_found' } });
+    expect(await w.svc.db.ledgerEntry.findUnique({ where: { idempotencyKey: 'payment:u-stranger' } })).toBeNull();
+    const named = await debit(s.id, { usage_id: 'u-named', amount_micros: '10000', agent_id: agent.id.toUpperCase() });
+    expect(named.body).toMatchObject({ usage_id: 'u-named', agent_id: agent.id, remaining_micros: '490000' });
+    expect((await debit(s.id, { usage_id: 'u-named', amount_micros: '10000', agent_id: agent.id })).body).toMatchObject({ duplicate: true });
+    expect((await call(`${w.url}/internal/sessions/${s.id}/refunds`, { method: 'POST', headers: asService(), body: { usage_id: 'u-named' } })).status).toBe(200);
+
 
     const before = await w.balanceOf(agent.wallet_address);
     const closed = await call(`${w.url}/sessions/${s.id}/close`, { method: 'POST', headers: me, body: {} });

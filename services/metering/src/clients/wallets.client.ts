@@ -34,6 +34,8 @@ export interface SessionDebitRequest {
   /** The caller's principal: the session must belong to org_id ?? owner_id. */
   ownerId: string;
   orgId: string | null;
+  /** The agent (id) the caller says pays: the session must be its. Sent, wallets' debit is the call's whole authorization. */
+  agentId?: string | null;
 }
 
 /** Wallets' refusal in its own words: the HTTP status and `errors.reason` (README "Internal contracts"). */
@@ -43,7 +45,7 @@ export interface Refusal {
   detail: string;
 }
 
-export type SessionDebitResult = { kind: 'debited'; remainingMicros: bigint } | ({ kind: 'refused' } & Refusal);
+export type SessionDebitResult = { kind: 'debited'; remainingMicros: bigint; agentId: string | null; perCallMaxMicros: bigint | null } | ({ kind: 'refused' } & Refusal);
 
 export interface AuthorizeRequest {
   ownerId: string;
@@ -134,7 +136,7 @@ export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs
 
     /** Takes a call's price from a payment session (spec 001); idempotent by usage_id. */
     async sessionDebit(d: SessionDebitRequest, requestId?: string): Promise<SessionDebitResult> {
-      const r = await send<{ remaining_micros?: string; detail?: string; errors?: { reason?: string } }>(
+      const r = await send<{ remaining_micros?: string; agent_id?: string; per_call_max?: string | null; detail?: string; errors?: { reason?: string } }>(
         `/internal/sessions/${encodeURIComponent(d.sessionId)}/debits`,
         {
           usage_id: d.usageId,
@@ -143,10 +145,18 @@ export function walletsClient(opts: { baseUrl: string; secret: string; timeoutMs
           provider_id: d.providerId,
           owner_id: d.ownerId,
           ...(d.orgId ? { org_id: d.orgId } : {}),
+          ...(d.agentId ? { agent_id: d.agentId } : {}),
         },
         requestId,
       );
-      if (r.status === 200) return { kind: 'debited', remainingMicros: BigInt(r.body?.remaining_micros ?? '0') };
+      if (r.status === 200) {
+        return {
+          kind: 'debited',
+          remainingMicros: BigInt(r.body?.remaining_micros ?? '0'),
+          agentId: r.body?.agent_id ?? null,
+          perCallMaxMicros: r.body?.per_call_max ? BigInt(r.body.per_call_max) : null,
+        };
+      }
       if ([402, 403, 404, 409].includes(r.status)) return { kind: 'refused', ...refusal(r.status, r.body) };
       throw new WalletsUnavailable(`wallets answered ${r.status} to a session debit`);
     },

@@ -81,6 +81,8 @@ export interface Charge {
    * to the lease.
    */
   leaseId?: string | null;
+  /** The agent's per-call maximum as wallets' session debit reported it (when no authorize ran first). */
+  perCallMaxMicros?: bigint | null;
 }
 
 export type Started = { kind: 'replay'; record: UsageRow } | { kind: 'charged'; charge: Charge };
@@ -547,11 +549,13 @@ export function createMetering(deps: {
             providerId: service.providerId,
             ownerId: input.buyerId,
             orgId: input.orgId,
+            // The session must be this agent's: with it the debit authorizes the call on its own.
+            agentId: input.agentId,
           },
           input.requestId,
         );
         if (r.kind === 'refused') return refuse(r.detail, REFUSAL_CODE[r.status] ?? 'PAYMENT_REQUIRED', r.reason || undefined);
-        return { kind: 'charged', charge: { ...charge, debited: true, sessionRemainingMicros: r.remainingMicros } };
+        return { kind: 'charged', charge: { ...charge, debited: true, sessionRemainingMicros: r.remainingMicros, perCallMaxMicros: r.perCallMaxMicros } };
       } catch (err) {
         if (!(err instanceof WalletsUnavailable)) throw err;
         // Wallets may have taken the debit before failing to answer: refund it to be sure.

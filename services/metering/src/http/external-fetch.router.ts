@@ -9,7 +9,7 @@ import type { UpstreamPayments } from '../domain/upstream-payment';
 import type { UsageRow } from '../db/usage.repository';
 import type { Forwarder } from '../upstream/forwarder';
 import { ExternalFetchBody } from './external-fetch.schemas';
-import { authorizeAgent, billingHeaders, bodyForJson, idempotencyKeyOf, paymentHeadersOf, runBufferedCall } from './paid-call';
+import { agentOf, billingHeaders, bodyForJson, idempotencyKeyOf, paymentHeadersOf, runBufferedCall } from './paid-call';
 
 export const EXTERNAL_PREFIX = '/external';
 
@@ -78,7 +78,7 @@ export function externalFetchRouter(deps: {
     if (maxCost !== null && service.priceMicros > maxCost) {
       throw new AppError('UNPROCESSABLE', `Cost exceeds max_cost: ${service.name} charges ${formatDollars4(service.priceMicros)} per call, more than max_cost (${formatDollars4(maxCost)})`, { reason: 'max_cost' });
     }
-    const verdict = await authorizeAgent(deps.wallets, principal, { agent, service: service.policyName, amountMicros: service.priceMicros, sessionId, requestId: req.requestId });
+    const { agentId, verdict } = await agentOf(deps.wallets, principal, { agent, service, sessionId, requestId: req.requestId });
     const idempotencyKey = idempotencyKeyOf(req);
     const path = `${url.pathname}${url.search}`;
 
@@ -91,7 +91,7 @@ export function externalFetchRouter(deps: {
       requestId: req.requestId,
       channel: 'external',
       sessionId,
-      agentId: verdict.agentId,
+      agentId,
     });
     const meta = { service: service.policyName, agent };
     if (started.kind === 'replay') return replay(res, started.record, meta);
@@ -106,10 +106,10 @@ export function externalFetchRouter(deps: {
     const result = await runBufferedCall(
       { metering, forwarder: deps.forwarder, payments: deps.payments, maxBytes: deps.maxResponseBytes, timeoutMs: deps.upstreamTimeoutMs },
       started.charge,
-      { target, method: b.method, path, headers, body: encoded.body, maxCostMicros: maxCost, perCallMaxMicros: verdict.perCallMaxMicros, keepForReplay: idempotencyKey !== null },
+      { target, method: b.method, path, headers, body: encoded.body, maxCostMicros: maxCost, perCallMaxMicros: verdict?.perCallMaxMicros ?? started.charge.perCallMaxMicros ?? null, keepForReplay: idempotencyKey !== null },
     );
     const charge = started.charge;
-    const sessionRemaining = charge.chargeMethod === 'session' ? charge.sessionRemainingMicros : (verdict.session?.remainingMicros ?? null);
+    const sessionRemaining = charge.chargeMethod === 'session' ? charge.sessionRemainingMicros : (verdict?.session?.remainingMicros ?? null);
     res.set(billingHeaders(charge.usageId, result.amountMicros, result.freeTier, result.latencyMs));
     res.json(wrapper(result, { ...meta, cost: result.amountMicros, method: result.paymentMethod, sessionRemaining }));
   });

@@ -6,7 +6,7 @@ import { formatUsd } from '@platform/money';
 import { CLIENT_REQUEST_ID_HEADER, Principal } from '@platform/auth';
 import type { AgentVerdict, WalletsClient } from '../clients/wallets.client';
 import { WalletsUnavailable } from '../clients/wallets.client';
-import type { Billing, Charge, Metering, PaymentMethod } from '../domain/metering.service';
+import type { Billing, Charge, Metering, PaymentMethod, PricedService } from '../domain/metering.service';
 import type { UpstreamPayments } from '../domain/upstream-payment';
 import type { HttpReply } from '../domain/x402.protocol';
 import { CallerGone, Forwarder, ProviderTimeout } from '../upstream/forwarder';
@@ -100,6 +100,29 @@ export async function authorizeAgent(
     throw new AppError(POLICY_CODE[v.code] ?? 'FORBIDDEN', v.reason ?? `Not allowed by this agent's policy (${v.code})`, { reason: v.code });
   }
   return v;
+}
+
+const AGENT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * The agent a call is made for, and its verdict when one is needed before anything is recorded.
+ * A session-paid call to a priced registered service with no free tier, whose X-Agent-Wallet is
+ * an agent id, asks nothing first: its session debit checks in one statement everything
+ * authorize would (the session is this agent's and the caller's, open, funded; the agent active;
+ * its service lists, per-call max and spend limits), and a refusal there leaves the record
+ * `refused` with nothing charged. A name still needs authorize to find the agent.
+ */
+export async function agentOf(
+  wallets: WalletsClient,
+  principal: Principal,
+  q: { agent: string | null; service: Pick<PricedService, 'policyName' | 'priceMicros' | 'freeTierCalls' | 'registered'>; sessionId: string | null; requestId: string },
+): Promise<{ agentId: string | null; verdict: AgentVerdict | null }> {
+  if (!q.agent) return { agentId: null, verdict: null };
+  if (q.sessionId && q.service.registered && q.service.priceMicros > 0n && q.service.freeTierCalls === 0 && AGENT_ID.test(q.agent)) {
+    return { agentId: q.agent.toLowerCase(), verdict: null };
+  }
+  const verdict = await authorizeAgent(wallets, principal, { agent: q.agent, service: q.service.policyName, amountMicros: q.service.priceMicros, sessionId: q.sessionId, requestId: q.requestId });
+  return { agentId: verdict.agentId, verdict };
 }
 
 export const msSince = (t0: bigint) => Math.round(Number(process.hrtime.bigint() - t0) / 1e6);

@@ -10,7 +10,7 @@ import { CallerGone, Forwarder, ProviderTimeout } from '../upstream/forwarder';
 import { forwardableRequestHeaders, forwardableResponseHeaders } from '../upstream/headers';
 import { parseProxyUrl, upstreamPath } from '../upstream/target';
 import { StageClock } from '../support/stage-clock';
-import { authorizeAgent, billingHeaders, idempotencyKeyOf, msSince, paymentHeadersOf, readBounded, stillUnsettled } from './paid-call';
+import { agentOf, billingHeaders, idempotencyKeyOf, msSince, paymentHeadersOf, readBounded, stillUnsettled } from './paid-call';
 
 export const PROXY_PREFIX = '/api/v1/proxy';
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -54,7 +54,7 @@ export function proxyRouter(deps: { metering: Metering; forwarder: Forwarder; up
     const { agent, sessionId } = paymentHeadersOf(req);
     const service = await metering.lookup(target.serviceId);
     const vetted = await forwarder.vet(service.endpoint);
-    const verdict = agent ? await authorizeAgent(deps.wallets, principal, { agent, service: service.policyName, amountMicros: service.priceMicros, sessionId, requestId: req.requestId }) : null;
+    const { agentId, verdict } = await agentOf(deps.wallets, principal, { agent, service, sessionId, requestId: req.requestId });
     const idempotencyKey = idempotencyKeyOf(req);
     clock.lap('lookup');
 
@@ -75,7 +75,7 @@ export function proxyRouter(deps: { metering: Metering; forwarder: Forwarder; up
       requestId: req.requestId,
       channel: 'proxy',
       sessionId,
-      agentId: verdict?.agentId ?? null,
+      agentId,
       clock,
     });
     clock.lap('debit');
@@ -125,7 +125,7 @@ export function proxyRouter(deps: { metering: Metering; forwarder: Forwarder; up
       if (body && !callerGone) {
         const paid = await deps.payments.pay(charge, { status: 402, headers: upstream.headers, body: challengeBody }, {
           maxCostMicros: null,
-          perCallMaxMicros: verdict?.perCallMaxMicros ?? null,
+          perCallMaxMicros: verdict?.perCallMaxMicros ?? charge.perCallMaxMicros ?? null,
           resend: async (h) => {
             const again = send(Readable.from(body.length ? [body] : []), { [h.name]: h.value, ...(body.length || req.headers['content-length'] ? { 'content-length': String(body.length) } : {}) });
             onGone = () => again.abort();

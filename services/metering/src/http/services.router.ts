@@ -9,7 +9,7 @@ import type { UsageRow } from '../db/usage.repository';
 import type { Forwarder } from '../upstream/forwarder';
 import { forwardableRequestHeaders } from '../upstream/headers';
 import { parseProxyUrl, upstreamPath } from '../upstream/target';
-import { authorizeAgent, billingHeaders, idempotencyKeyOf, paymentHeadersOf, runBufferedCall } from './paid-call';
+import { agentOf, billingHeaders, idempotencyKeyOf, paymentHeadersOf, runBufferedCall } from './paid-call';
 
 export const SERVICES_PREFIX = '/services';
 const METHODS = new Set(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -95,7 +95,7 @@ export function servicesRouter(deps: {
     if (!agent) throw new AppError('BAD_REQUEST', 'X-Agent-Wallet header is required: the agent wallet (id or name) that pays for the call');
     const service = await metering.lookupSlug(target.serviceId);
     const vetted = await deps.forwarder.vet(service.endpoint);
-    const verdict = await authorizeAgent(deps.wallets, principal, { agent, service: service.policyName, amountMicros: service.priceMicros, sessionId, requestId: req.requestId });
+    const { agentId, verdict } = await agentOf(deps.wallets, principal, { agent, service, sessionId, requestId: req.requestId });
     const body = await readBody(req);
     const idempotencyKey = idempotencyKeyOf(req);
 
@@ -108,7 +108,7 @@ export function servicesRouter(deps: {
       requestId: req.requestId,
       channel: 'service',
       sessionId,
-      agentId: verdict.agentId,
+      agentId,
     });
     if (started.kind === 'replay') return replay(res, started.record);
     const charge: Charge = started.charge;
@@ -124,11 +124,11 @@ export function servicesRouter(deps: {
         headers: { ...forwardableRequestHeaders(req.headers), 'accept-encoding': 'identity' },
         body,
         maxCostMicros: null,
-        perCallMaxMicros: verdict.perCallMaxMicros,
+        perCallMaxMicros: verdict?.perCallMaxMicros ?? charge.perCallMaxMicros ?? null,
         keepForReplay: idempotencyKey !== null,
       },
     );
-    const sessionRemaining = charge.chargeMethod === 'session' ? charge.sessionRemainingMicros : (verdict.session?.remainingMicros ?? null);
+    const sessionRemaining = charge.chargeMethod === 'session' ? charge.sessionRemainingMicros : (verdict?.session?.remainingMicros ?? null);
     answer(
       res,
       result,

@@ -32,6 +32,12 @@ export interface DebitInput {
   amountMicros: bigint;
   serviceId: string;
   providerId: string;
+  /**
+   * The agent metering was told pays (X-Agent-Wallet, an agent id): the session must be that
+   * agent's (else 404, as if it did not exist). Then the debit is the whole authorization of
+   * the call, and metering skips its separate authorize round trip.
+   */
+  agentId?: string | null;
 }
 
 export interface DebitResult {
@@ -42,6 +48,9 @@ export interface DebitResult {
   usedMicros: bigint;
   callCount: number;
   duplicate: boolean;
+  /** The session's agent and its per-call maximum (what an x402 payment of the call is checked against). */
+  agentId: string;
+  perCallMaxMicros: bigint | null;
 }
 
 export interface SessionRefundResult {
@@ -215,6 +224,9 @@ export function sessionService(deps: AgentWalletDeps & { sessions: SessionsRepos
     async debit(d: DebitInput): Promise<DebitResult> {
       const s = await sessions.findById(d.sessionId);
       if (!s || s.accountId !== d.accountId) throw new AppError('NOT_FOUND', 'Session not found');
+      if (d.agentId && d.agentId.toLowerCase() !== s.agentId.toLowerCase()) {
+        throw new AppError('NOT_FOUND', 'Session not found for this agent', { reason: 'session_not_found' });
+      }
       const agent = (await agents.findById(s.agentId))!;
       const at = now();
       // The policy verdict needs no database; the ledger_debit function applies it after
@@ -302,6 +314,8 @@ export function sessionService(deps: AgentWalletDeps & { sessions: SessionsRepos
         usedMicros: r.session!.usedAmount,
         callCount: r.session!.callCount,
         duplicate: r.status === 'duplicate',
+        agentId: agent.id,
+        perCallMaxMicros: agent.policy.perCallMax,
       };
     },
 

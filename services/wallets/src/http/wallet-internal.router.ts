@@ -21,6 +21,7 @@ export function walletInternalRouter(deps: { sessions: SessionService; payments:
       amountMicros: b.amount_micros,
       serviceId: b.service_id,
       providerId: b.provider_id,
+      agentId: b.agent_id ?? null,
     });
     res.json({
       usage_id: d.usageId,
@@ -30,6 +31,8 @@ export function walletInternalRouter(deps: { sessions: SessionService; payments:
       used_micros: d.usedMicros.toString(),
       call_count: d.callCount,
       duplicate: d.duplicate,
+      agent_id: d.agentId,
+      per_call_max: d.perCallMaxMicros?.toString() ?? null,
     });
   });
 

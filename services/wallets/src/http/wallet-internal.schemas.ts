@@ -29,6 +29,8 @@ export const SessionDebitBody = z.object({
   amount_micros: micros('amount_micros'),
   service_id: id('service_id'),
   provider_id: id('provider_id'),
+  /** Optional: the agent metering was told pays; the session must be its (else 404 session_not_found). */
+  agent_id: z.string().uuid('agent_id must be an agent id (a UUID)').optional(),
 });
 export type SessionDebitBody = z.infer<typeof SessionDebitBody>;
 
